@@ -1,0 +1,65 @@
+"""Mango webhook receiver: `POST /mango/{tenant}/{suffix}` → store once, fold into the call, 200 fast."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from mango_bridge.ingest import Ingestor, IngestOutcome, TenantAuth, TenantAuthCache
+from mango_bridge.mango.webhook import MalformedForm, parse_form
+from mango_bridge.store.calls import CallStore, LooseEventStore
+from mango_bridge.store.tenants import TenantStore
+
+logger = Logger()
+_ingestor: Ingestor | None = None
+
+
+def _load_auth(tenant: str) -> TenantAuth | None:
+    store = TenantStore()
+    record = store.get(tenant)
+    if record is None:
+        return None
+    salt = store.get_salt(tenant)
+    return TenantAuth(record.settings.mango.api_key, salt) if salt else None
+
+
+def _ingestor_instance() -> Ingestor:
+    global _ingestor
+    if _ingestor is None:
+        _ingestor = Ingestor(CallStore(), LooseEventStore(), TenantAuthCache(_load_auth))
+    return _ingestor
+
+
+def _response(outcome: IngestOutcome) -> dict[str, Any]:
+    return {
+        "statusCode": outcome.status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(outcome.body, ensure_ascii=False),
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    params = event.get("pathParameters") or {}
+    tenant, suffix = params.get("tenant", ""), params.get("proxy", "")
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    try:
+        form = parse_form(body, headers.get("content-type"))
+    except MalformedForm as problem:
+        return _response(IngestOutcome(400, {"error": "malformed", "message": str(problem)}))
+    outcome = _ingestor_instance().handle(tenant, suffix, form)
+    logger.info(
+        "notification",
+        extra={
+            "tenant": tenant,
+            "suffix": suffix,
+            "status": outcome.status,
+            "duplicate": outcome.status == 200 and not outcome.stored,
+            "detail": outcome.body.get("message"),
+        },
+    )
+    return _response(outcome)

@@ -1,0 +1,1 @@
+"""Calls: folding a call's notifications into one truthful record."""

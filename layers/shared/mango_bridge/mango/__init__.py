@@ -1,0 +1,1 @@
+"""MANGO OFFICE VPBX protocol: notification models, signatures, API client."""

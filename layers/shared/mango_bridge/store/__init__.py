@@ -1,0 +1,1 @@
+"""DynamoDB repositories over the single table (keys in docs/architecture.md)."""

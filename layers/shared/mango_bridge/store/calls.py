@@ -1,0 +1,187 @@
+"""Raw notifications and call aggregates, both under `CALL#<tenant>#<entry_id>`.
+
+Each notification is written once (conditional put on its natural key), then the aggregate is
+recomputed from every stored notification of the entry and written only if it covers more of them
+than the stored one: concurrent deliveries converge on the aggregate of all events, and a stale
+writer can never overwrite a newer aggregate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mango_bridge.calls.model import CallAggregate
+from mango_bridge.store.table import client, is_conditional_failure, query_all, table_name
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+def call_pk(tenant: str, entry_id: str) -> str:
+    return f"CALL#{tenant}#{entry_id}"
+
+
+def day_of(epoch: int) -> str:
+    """The business day of a call: Mango's customers count days in Moscow time."""
+    return datetime.fromtimestamp(epoch, tz=UTC).astimezone(MOSCOW).date().isoformat()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    suffix: str
+    json_text: str
+
+
+@dataclass(frozen=True)
+class EntrySnapshot:
+    events: list[StoredEvent]
+    aggregate_event_count: int
+
+
+class CallStore:
+    def __init__(self, ddb: Any | None = None, table: str | None = None) -> None:
+        self._ddb = ddb or client("dynamodb")
+        self._table = table or table_name()
+
+    def put_event(self, pk: str, kind: str, natural_key: str, suffix: str, json_text: str) -> bool:
+        """Store a notification once; False when this natural key was already stored."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "PK": {"S": pk},
+                    "SK": {"S": f"EV#{kind}#{natural_key}"},
+                    "suffix": {"S": suffix},
+                    "json": {"S": json_text},
+                    "received_at": {"N": str(int(time.time()))},
+                },
+                ConditionExpression="attribute_not_exists(SK)",
+            )
+        except Exception as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def snapshot(self, tenant: str, entry_id: str) -> EntrySnapshot:
+        """Every stored notification of the entry plus how many the stored aggregate covers."""
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": call_pk(tenant, entry_id)}},
+            ProjectionExpression="SK, suffix, #j, event_count",
+            ExpressionAttributeNames={"#j": "json"},
+            ConsistentRead=True,
+        )
+        events: list[StoredEvent] = []
+        covered = 0
+        for item in items:
+            if item["SK"]["S"] == "CALL":
+                covered = int(item.get("event_count", {}).get("N", "0"))
+            elif item["SK"]["S"].startswith("EV#"):
+                events.append(StoredEvent(item["suffix"]["S"], item["json"]["S"]))
+        return EntrySnapshot(events, covered)
+
+    def put_aggregate(self, tenant: str, call: CallAggregate) -> bool:
+        """Write the aggregate unless the stored one already covers as many events."""
+        started = call.started_at or int(time.time())
+        item = {
+            "PK": {"S": call_pk(tenant, call.entry_id)},
+            "SK": {"S": "CALL"},
+            "GSI1PK": {"S": f"DAY#{tenant}#{day_of(started)}"},
+            "GSI1SK": {"S": f"{started:010d}#{call.entry_id}"},
+            "status": {"S": call.status},
+            "event_count": {"N": str(call.event_count)},
+            "updated_at": {"N": str(int(time.time()))},
+            "doc": {"S": call.model_dump_json()},
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(PK) OR event_count < :n",
+                ExpressionAttributeValues={":n": {"N": str(call.event_count)}},
+            )
+        except Exception as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, tenant: str, entry_id: str) -> CallAggregate | None:
+        found = self._ddb.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": call_pk(tenant, entry_id)}, "SK": {"S": "CALL"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return CallAggregate.model_validate_json(found["doc"]["S"]) if found else None
+
+    def events(self, tenant: str, entry_id: str) -> list[StoredEvent]:
+        return self.snapshot(tenant, entry_id).events
+
+    def list_day(
+        self, tenant: str, day: str, limit: int = 200, cursor: str | None = None
+    ) -> tuple[list[CallAggregate], str | None]:
+        """Calls of one Moscow business day in start order; `cursor` pages through big days."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :day",
+            "ExpressionAttributeValues": {":day": {"S": f"DAY#{tenant}#{day}"}},
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+        page = self._ddb.query(**kwargs)
+        calls = [CallAggregate.model_validate_json(item["doc"]["S"]) for item in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        return calls, (json.dumps(last, separators=(",", ":")) if last else None)
+
+
+class LooseEventStore:
+    """Notifications that belong to no call (command results, SMS, unknown suffixes) and payloads we
+    refused after a valid signature: kept as evidence, never silently dropped."""
+
+    REJECTED_TTL_SECONDS = 30 * 86400
+
+    def __init__(self, ddb: Any | None = None, table: str | None = None) -> None:
+        self._ddb = ddb or client("dynamodb")
+        self._table = table or table_name()
+
+    def put_rejected(self, tenant: str, suffix: str, json_text: str, error: str, digest: str) -> None:
+        now = int(time.time())
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "PK": {"S": f"REJECTED#{tenant}"},
+                "SK": {"S": f"{now:010d}#{digest}"},
+                "suffix": {"S": suffix},
+                "json": {"S": json_text},
+                "error": {"S": error},
+                "received_at": {"N": str(now)},
+                "expires_at": {"N": str(now + self.REJECTED_TTL_SECONDS)},
+            },
+        )
+
+    def list_rejected(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
+        page = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"REJECTED#{tenant}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [
+            {
+                "received_at": int(item["received_at"]["N"]),
+                "suffix": item["suffix"]["S"],
+                "error": item["error"]["S"],
+                "json": item["json"]["S"],
+            }
+            for item in page.get("Items", [])
+        ]

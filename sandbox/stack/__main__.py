@@ -1,0 +1,5 @@
+import sys
+
+from sandbox.stack.cli import main
+
+sys.exit(main())

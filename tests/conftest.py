@@ -1,0 +1,101 @@
+"""Shared fixtures: a moto-backed table built from template.yaml, a registered tenant, and the
+real handlers loaded from functions/ the way Lambda loads them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_function(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    api_key: str
+    api_salt: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto in-process with the table created from template.yaml."""
+    from mango_bridge.store import table as table_module
+    from moto import mock_aws
+
+    from sandbox.stack.template import local_template
+
+    for name in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    template = local_template("test")
+    env = next(iter(template.functions().values())).environment
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    table_module.client.cache_clear()
+    with mock_aws():
+        import boto3
+
+        ddb = boto3.client("dynamodb")
+        for props in template.tables().values():
+            spec = {
+                k: props[k]
+                for k in ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+                if k in props
+            }
+            ddb.create_table(TableName=env["TABLE_NAME"], **spec)
+        yield ddb
+    table_module.client.cache_clear()
+
+
+@pytest.fixture
+def tenant(aws: Any) -> Tenant:
+    from mango_bridge.settings.model import MangoConnection, TenantSettings
+    from mango_bridge.store.tenants import TenantStore
+
+    store = TenantStore()
+    t = Tenant("acme", "acmekey0123456789", "acmesalt0123456789")
+    store.put_salt(t.tenant_id, t.api_salt)
+    store.put(t.tenant_id, TenantSettings(mango=MangoConnection(api_key=t.api_key)), None)
+    return t
+
+
+def form_body(api_key: str, json_text: str, sign: str) -> str:
+    return urllib.parse.urlencode({"vpbx_api_key": api_key, "sign": sign, "json": json_text})
+
+
+def http_event(
+    tenant: str, suffix: str, body: str, content_type: str = "application/x-www-form-urlencoded"
+) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "POST /mango/{tenant}/{proxy+}",
+        "rawPath": f"/mango/{tenant}/{suffix}",
+        "rawQueryString": "",
+        "headers": {"content-type": content_type},
+        "pathParameters": {"tenant": tenant, "proxy": suffix},
+        "requestContext": {
+            "http": {"method": "POST", "path": f"/mango/{tenant}/{suffix}"},
+            "stage": "$default",
+            "requestId": "r",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
