@@ -7,14 +7,19 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 from sandbox.stack.journal_table import MOSCOW, render
-from sandbox.stack.stack import LocalStack, Ports
+from sandbox.stack.stack import STATE_FILE, LocalStack, Ports
 
 
 def _start(args: argparse.Namespace) -> LocalStack:
-    ports = Ports(args.port, args.mango_port, args.moto_port, args.dynamodb_port)
-    stack = LocalStack(ports=ports, verbose=args.verbose).start()
+    ports = (
+        Ports.free()
+        if args.free_ports
+        else Ports(args.port, args.mango_port, args.moto_port, args.dynamodb_port)
+    )
+    stack = LocalStack(ports=ports, verbose=args.verbose, state_file=Path(args.state_file)).start()
     stack.issue_admin_token()
     stack.register_tenant()
     path = stack.write_state()
@@ -88,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mango-port", type=int, default=3001, help="Mango API sandbox port")
     parser.add_argument("--moto-port", type=int, default=5001)
     parser.add_argument("--dynamodb-port", type=int, default=8001)
+    parser.add_argument(
+        "--state-file", default=str(STATE_FILE), help="where to write ports, key, salt, token"
+    )
+    parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
     parser.add_argument("--verbose", action="store_true", help="log every request the front handles")
     parser.add_argument("--scenario", help="scenario file for `run` (default: demo-day.yaml)")
     parser.add_argument("--seed", type=int, default=7)

@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.stack.template import Function, Route
 
-TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/")
+# API Gateway HTTP APIs pass JSON and text through and base64-encode everything else, forms included.
+TEXT_TYPES = ("application/json", "text/")
 
 
 @dataclass

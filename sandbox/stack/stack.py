@@ -63,6 +63,8 @@ class LocalStack:
         env = next(iter(functions.values())).environment if functions else {}
         os.environ.update(env)
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        if not self.verbose:
+            os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the handlers' INFO lines would drown the demo
         self._create_tables(template.tables())
         self.front = HttpFront(
             template.routes(), functions, self.ports.front, log=self.log if self.verbose else None

@@ -1,5 +1,8 @@
 """The table and its clients. Clients are created once per process and honour AWS_ENDPOINT_URL_*,
-which is how the local stack points the same code at DynamoDB Local and moto."""
+which is how the local stack points the same code at DynamoDB Local and moto.
+
+Clients come from a botocore session (what boto3.client returns, minus boto3's own import of
+s3transfer and the resource layer): it keeps every function's cold import inside the budget."""
 
 from __future__ import annotations
 
@@ -7,15 +10,20 @@ import os
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 
 
 @cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()
+
+
+@cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return _session().create_client(service, config=_CONFIG)
 
 
 def table_name() -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures for the README, never asserted in tests (budgets: DESIGN §8)."""
