@@ -19,8 +19,12 @@ from sandbox.stack.stack import LocalStack, Ports
 from tests.conftest import http_event, load_function
 from tests.samples import CONSULTATIVE
 
-CONTEXT = SimpleNamespace(function_name="ingest", memory_limit_in_mb=512, aws_request_id="bench",
-                          invoked_function_arn="arn:aws:lambda:eu-central-1:123456789012:function:ingest")
+CONTEXT = SimpleNamespace(
+    function_name="ingest",
+    memory_limit_in_mb=512,
+    aws_request_id="bench",
+    invoked_function_arn="arn:aws:lambda:eu-central-1:123456789012:function:ingest",
+)
 
 
 def _calls(count: int) -> list[tuple[str, str]]:
@@ -47,13 +51,19 @@ def run(calls: int = 150) -> dict[str, Any]:
 
         counts: dict[str, int] = {}
         client("dynamodb").meta.events.register(
-            "before-call.dynamodb.*", lambda model, **_: counts.__setitem__(model.name, counts.get(model.name, 0) + 1)
+            "before-call.dynamodb.*",
+            lambda model, **_: counts.__setitem__(model.name, counts.get(model.name, 0) + 1),
         )
         deliveries = _calls(calls)
 
         def deliver(suffix: str, json_text: str) -> float:
-            body = urllib.parse.urlencode({"vpbx_api_key": stack.mango_api_key, "json": json_text,
-                                           "sign": sign(stack.mango_api_key, json_text, stack.mango_api_salt)})
+            body = urllib.parse.urlencode(
+                {
+                    "vpbx_api_key": stack.mango_api_key,
+                    "json": json_text,
+                    "sign": sign(stack.mango_api_key, json_text, stack.mango_api_salt),
+                }
+            )
             started = time.perf_counter()
             result = ingest.handler(http_event("bench", suffix, body), CONTEXT)
             elapsed = time.perf_counter() - started
@@ -67,17 +77,24 @@ def run(calls: int = 150) -> dict[str, Any]:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         n = len(latencies)
         writes = counts.get("PutItem", 0) + counts.get("UpdateItem", 0)
-        first = {"events": n, "events_per_second": round(n / wall, 1),
-                 "handler_ms_p50": round(statistics.median(latencies) * 1000, 2),
-                 "handler_ms_p99": round(sorted(latencies)[int(n * 0.99) - 1] * 1000, 2),
-                 "cpu_ms_per_event": round(cpu / n * 1000, 2),
-                 "ddb_writes_per_event": round(writes / n, 2),
-                 "ddb_reads_per_event": round((counts.get("Query", 0) + counts.get("GetItem", 0)) / n, 2)}
+        first = {
+            "events": n,
+            "events_per_second": round(n / wall, 1),
+            "handler_ms_p50": round(statistics.median(latencies) * 1000, 2),
+            "handler_ms_p99": round(sorted(latencies)[int(n * 0.99) - 1] * 1000, 2),
+            "cpu_ms_per_event": round(cpu / n * 1000, 2),
+            "ddb_writes_per_event": round(writes / n, 2),
+            "ddb_reads_per_event": round((counts.get("Query", 0) + counts.get("GetItem", 0)) / n, 2),
+        }
         counts.clear()
         dup = [deliver(s, j) for s, j in deliveries[: min(len(deliveries), 600)]]
-        duplicates = {"events": len(dup), "handler_ms_p50": round(statistics.median(dup) * 1000, 2),
-                      "ddb_writes_per_event": round((counts.get("PutItem", 0) + counts.get("UpdateItem", 0))
-                                                    / len(dup), 2)}
+        duplicates = {
+            "events": len(dup),
+            "handler_ms_p50": round(statistics.median(dup) * 1000, 2),
+            "ddb_writes_per_event": round(
+                (counts.get("PutItem", 0) + counts.get("UpdateItem", 0)) / len(dup), 2
+            ),
+        }
         return {"backend": stack.dynamodb_backend, "first_delivery": first, "duplicates": duplicates}
     finally:
         stack.stop()

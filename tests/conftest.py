@@ -34,9 +34,9 @@ class Tenant:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto in-process with the table created from template.yaml."""
-    from mango_bridge.store import table as table_module
     from moto import mock_aws
 
+    from mango_bridge.store import table as table_module
     from sandbox.stack.template import local_template
 
     for name in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:

@@ -14,12 +14,13 @@ from aws_lambda_powertools.event_handler.exceptions import (
     NotFoundError,
     UnauthorizedError,
 )
+from pydantic import ValidationError
+
 from mango_bridge.calls.journal import journal_entry
 from mango_bridge.settings.model import TenantUpdate, check_tenant_id
 from mango_bridge.store.admin_tokens import AdminTokens
 from mango_bridge.store.calls import MOSCOW, CallStore, LooseEventStore
 from mango_bridge.store.tenants import TenantStore, VersionConflict
-from pydantic import ValidationError
 
 logger = Logger()
 app = APIGatewayHttpResolver()

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
+
 from mango_bridge.ingest import Ingestor, IngestOutcome, TenantAuth, TenantAuthCache
 from mango_bridge.mango.webhook import MalformedForm, parse_form
 from mango_bridge.store.calls import CallStore, LooseEventStore

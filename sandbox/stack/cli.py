@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             f"on {day} (duplicates {args.duplicate:.0%}, reordered: {args.shuffle})…",
             flush=True,
         )
+        stack.mango.register_deliveries(deliveries)  # recordings that got record/added become downloadable
         statuses = player.post(
             deliveries, to_url=stack.ingest_url(), api_key=stack.mango_api_key, api_salt=stack.mango_api_salt
         )

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mango_bridge.mango.signature import sign
 
+from mango_bridge.mango.signature import sign
 from tests.conftest import Tenant, form_body, http_event, load_function
 from tests.samples import CONSULTATIVE, E
 

@@ -27,7 +27,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandbox.stack", "serve", "--free-ports", "--state-file", str(state_file)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 120
@@ -47,6 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def admin(stack: dict[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack["admin_url"], timeout=30,
-                      headers={"authorization": f"Bearer {stack['admin_token']}"}) as client:
+    with httpx.Client(
+        base_url=stack["admin_url"], timeout=30, headers={"authorization": f"Bearer {stack['admin_token']}"}
+    ) as client:
         yield client

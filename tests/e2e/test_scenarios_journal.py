@@ -47,20 +47,28 @@ def check_call(call: dict[str, Any], expect: dict[str, Any], base_time: int | No
         assert leg["transferred_from"] is None or leg["transferred_from"] in by_id or leg["location"] != "ivr"
 
 
-def play(stack: dict[str, Any], scenario_path: Any, *, seed: int, duplicate: float, shuffle: bool
-         ) -> player.Rendered:
+def play(
+    stack: dict[str, Any], scenario_path: Any, *, seed: int, duplicate: float, shuffle: bool
+) -> player.Rendered:
     rendered = player.render(player.load_scenario(scenario_path), base_time=BASE_TIME + seed * 7, seed=seed)
-    deliveries = player.reorder(rendered.deliveries, seed=seed, duplicate=duplicate, shuffle=shuffle, window=6)
-    statuses = player.post(deliveries, to_url=stack["ingest_url"], api_key=stack["mango"]["api_key"],
-                           api_salt=stack["mango"]["api_salt"])
+    deliveries = player.reorder(
+        rendered.deliveries, seed=seed, duplicate=duplicate, shuffle=shuffle, window=6
+    )
+    statuses = player.post(
+        deliveries,
+        to_url=stack["ingest_url"],
+        api_key=stack["mango"]["api_key"],
+        api_salt=stack["mango"]["api_salt"],
+    )
     assert statuses == [200] * len(deliveries)
     return rendered
 
 
 @pytest.mark.parametrize("mode", ["in-order", "reordered-with-duplicates"])
 @pytest.mark.parametrize("scenario_path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario_lands_in_the_journal_as_a_person_counts_it(stack: dict[str, Any], admin: httpx.Client,
-                                                              scenario_path: Any, mode: str) -> None:
+def test_scenario_lands_in_the_journal_as_a_person_counts_it(
+    stack: dict[str, Any], admin: httpx.Client, scenario_path: Any, mode: str
+) -> None:
     seed = abs(hash((scenario_path.stem, mode))) % 10_000 + 1
     shuffled = mode != "in-order"
     rendered = play(stack, scenario_path, seed=seed, duplicate=0.3 if shuffled else 0.0, shuffle=shuffled)
@@ -78,7 +86,9 @@ def test_scenario_lands_in_the_journal_as_a_person_counts_it(stack: dict[str, An
 def test_day_listing_counts_each_call_once(stack: dict[str, Any], admin: httpx.Client) -> None:
     rendered = play(stack, player.scenarios_dir() / "demo-day.yaml", seed=99_001, duplicate=0.5, shuffle=True)
     day = datetime.fromtimestamp(rendered.base_time, UTC).astimezone(player.MOSCOW).date().isoformat()
-    listed = admin.get(f"/tenants/{stack['tenant_id']}/calls", params={"date": day, "limit": 1000}).json()["calls"]
+    listed = admin.get(f"/tenants/{stack['tenant_id']}/calls", params={"date": day, "limit": 1000}).json()[
+        "calls"
+    ]
     ours = [c for c in listed if c["entry_id"] in rendered.expect]
     assert sorted(c["entry_id"] for c in ours) == sorted(rendered.expect)
     assert [c["started_at"] for c in ours] == sorted(c["started_at"] for c in ours)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mango_bridge.calls.assembly import assemble
 from mango_bridge.mango.notifications import parse_notification
-
 from tests.samples import CONSULTATIVE, T0, E, ev
 
 

@@ -1,6 +1,7 @@
 """Every sample payload from the reference (§9) parses; bad payloads are named precisely."""
 
 import pytest
+
 from mango_bridge.mango.notifications import (
     CallEvent,
     CommandResult,

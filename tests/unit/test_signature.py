@@ -1,6 +1,7 @@
 """Mango's own published vectors (PHP examples v1.8) must verify byte for byte."""
 
 import pytest
+
 from mango_bridge.mango.signature import sign, sign_recording_link, verify
 
 KEY, SALT = "<YOUR_API_KEY>", "<YOUR_API_SALT>"

@@ -10,9 +10,13 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mango-bridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    issue = commands.add_parser("issue-admin-token", help="create an admin API token (only its hash is stored)")
+    issue = commands.add_parser(
+        "issue-admin-token", help="create an admin API token (only its hash is stored)"
+    )
     issue.add_argument("--table", required=True, help="the stack's TableName output")
-    issue.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    issue.add_argument(
+        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
     issue.add_argument("--label", default="operator", help="who or what the token is for")
     args = parser.parse_args(argv)
 

@@ -223,8 +223,11 @@ def assemble(entry_id: str, notifications: Iterable[Notification]) -> CallAggreg
     answered_legs = [leg for leg in legs if leg.answered]
     # One entry per connected employee leg, in answer order: an employee who talks twice (a blind
     # transfer returned to them) had two conversations.
-    talked = [leg.extension for leg in sorted(answered_legs, key=lambda leg: (leg.connected_at or 0, leg.call_id))
-              if leg.extension]
+    talked = [
+        leg.extension
+        for leg in sorted(answered_legs, key=lambda leg: (leg.connected_at or 0, leg.call_id))
+        if leg.extension
+    ]
 
     timestamps = [e.timestamp for evs in by_leg.values() for e in evs]
     tracking = next((e.dct for evs in by_leg.values() for e in evs if e.dct and e.dct.type), None)

@@ -21,7 +21,6 @@ def _blank_to_none(value: Any) -> Any:
 
 
 OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
-OptStr = Annotated[str | None, BeforeValidator(lambda v: None if v is None else v)]
 
 
 class _Lenient(BaseModel):
