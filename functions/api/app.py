@@ -17,10 +17,12 @@ from aws_lambda_powertools.event_handler.exceptions import (
 from pydantic import ValidationError
 
 from mango_bridge.calls.journal import journal_entry
-from mango_bridge.settings.model import TenantUpdate, check_tenant_id
+from mango_bridge.merge_patch import apply_merge_patch
+from mango_bridge.settings.errors import validation_errors
+from mango_bridge.settings.model import TenantSettings, TenantUpdate, check_tenant_id
 from mango_bridge.store.admin_tokens import AdminTokens
 from mango_bridge.store.calls import MOSCOW, CallStore, LooseEventStore
-from mango_bridge.store.tenants import TenantStore, VersionConflict
+from mango_bridge.store.tenants import TenantRecord, TenantStore, VersionConflict
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -47,10 +49,67 @@ def _tenant_id(raw: str) -> str:
         raise BadRequestError(str(problem)) from None
 
 
-def _describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}" for item in error.errors()[:8]
+def _invalid(error: ValidationError) -> Response:
+    """Every problem at once, each naming its field: nothing is half-applied."""
+    errors = validation_errors(error)
+    return Response(
+        status_code=400,
+        content_type="application/json",
+        body={
+            "error": "invalid_settings",
+            "message": f"{len(errors)} problem(s) in the settings",
+            "errors": errors,
+        },
     )
+
+
+def _expected_version() -> int | None:
+    match = (app.current_event.headers.get("if-match") or "").strip().strip('"')
+    if not match:
+        return None
+    if not match.isdigit():
+        raise BadRequestError("If-Match must be the settings version (an integer)")
+    return int(match)
+
+
+def _json_object() -> dict[str, Any]:
+    try:
+        body = app.current_event.json_body
+    except ValueError:
+        raise BadRequestError("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return body
+
+
+def _settings_response(record: TenantRecord, status: int = 200) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        headers={"ETag": f'"{record.version}"'},
+        body={
+            "tenant_id": record.tenant_id,
+            "version": record.version,
+            "updated_at": record.updated_at,
+            "settings": record.settings.model_dump(mode="json"),
+        },
+    )
+
+
+def _existing(store: TenantStore, tenant: str) -> TenantRecord:
+    record = store.get(tenant)
+    if record is None:
+        raise NotFoundError(f"tenant {tenant} does not exist: register it with PUT /admin/tenants/{tenant}")
+    return record
+
+
+def _save(
+    store: TenantStore, tenant: str, settings: TenantSettings, expected: int | None
+) -> TenantRecord | Response:
+    try:
+        return store.put(tenant, settings, expected)
+    except VersionConflict as conflict:
+        return _error(409, "version_conflict", str(conflict))
 
 
 @app.get("/admin/tenants")
@@ -60,30 +119,76 @@ def list_tenants() -> dict[str, Any]:
 
 
 @app.put("/admin/tenants/<tenant>")
-def put_tenant(tenant: str) -> Response | dict[str, Any]:
+def put_tenant(tenant: str) -> Response:
+    """Register a VPBX, or change its Mango connection and employee mapping; other settings are kept."""
     _authorise()
     tenant = _tenant_id(tenant)
     try:
-        update = TenantUpdate.model_validate(app.current_event.json_body or {})
+        update = TenantUpdate.model_validate(_json_object())
     except ValidationError as problem:
-        return _error(400, "invalid_settings", _describe(problem))
-    except ValueError:
-        return _error(400, "invalid_json", "the body must be a JSON object")
+        return _invalid(problem)
     store = TenantStore()
     existing = store.get(tenant)
     if existing is None and not update.mango_api_salt:
         return _error(400, "invalid_settings", "mango_api_salt: required when a tenant is created")
-    match = app.current_event.headers.get("if-match")
-    try:
-        if update.mango_api_salt:
-            store.put_salt(tenant, update.mango_api_salt)
-        record = store.put(tenant, update.settings(), int(match) if match and match.isdigit() else None)
-    except VersionConflict as conflict:
-        return _error(409, "version_conflict", str(conflict))
-    logger.info("tenant saved", extra={"tenant": tenant, "version": record.version})
+    settings = update.settings()
+    if existing is not None:
+        fields = update.model_dump(exclude={"mango_api_salt"}, exclude_unset=True)
+        try:
+            settings = TenantSettings.model_validate({**existing.settings.model_dump(mode="json"), **fields})
+        except ValidationError as problem:
+            return _invalid(problem)
+    if update.mango_api_salt:
+        store.put_salt(tenant, update.mango_api_salt)
+    saved = _save(store, tenant, settings, _expected_version())
+    if isinstance(saved, Response):
+        return saved
+    logger.info("tenant saved", extra={"tenant": tenant, "version": saved.version})
     return Response(
-        status_code=201 if existing is None else 200, content_type="application/json", body=record.public()
+        status_code=201 if existing is None else 200,
+        content_type="application/json",
+        headers={"ETag": f'"{saved.version}"'},
+        body=saved.public(),
     )
+
+
+@app.get("/admin/tenants/<tenant>/settings")
+def get_settings(tenant: str) -> Response:
+    _authorise()
+    tenant = _tenant_id(tenant)
+    return _settings_response(_existing(TenantStore(), tenant))
+
+
+@app.put("/admin/tenants/<tenant>/settings")
+def put_settings(tenant: str) -> Response:
+    """Replace the whole settings document; invalid documents are refused whole."""
+    _authorise()
+    tenant = _tenant_id(tenant)
+    store = TenantStore()
+    _existing(store, tenant)
+    try:
+        settings = TenantSettings.model_validate(_json_object())
+    except ValidationError as problem:
+        return _invalid(problem)
+    saved = _save(store, tenant, settings, _expected_version())
+    return saved if isinstance(saved, Response) else _settings_response(saved)
+
+
+@app.patch("/admin/tenants/<tenant>/settings")
+def patch_settings(tenant: str) -> Response:
+    """JSON Merge Patch (RFC 7396) on the stored document, validated as a whole before saving."""
+    _authorise()
+    tenant = _tenant_id(tenant)
+    store = TenantStore()
+    record = _existing(store, tenant)
+    expected = _expected_version()
+    merged = apply_merge_patch(record.settings.model_dump(mode="json"), _json_object())
+    try:
+        settings = TenantSettings.model_validate(merged)
+    except ValidationError as problem:
+        return _invalid(problem)
+    saved = _save(store, tenant, settings, expected if expected is not None else record.version)
+    return saved if isinstance(saved, Response) else _settings_response(saved)
 
 
 @app.get("/admin/tenants/<tenant>")

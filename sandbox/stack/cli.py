@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from sandbox.stack.journal_table import MOSCOW, render
+from bridgectl.journal_table import MOSCOW, render
 from sandbox.stack.stack import STATE_FILE, LocalStack, Ports
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from bridgectl.cli import main
+
+sys.exit(main())

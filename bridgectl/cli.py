@@ -1,0 +1,236 @@
+"""`bridgectl`: tenants, settings (YAML or JSON files), calls and admin tokens, over the admin API.
+
+The API address and token come from --api/--token, else BRIDGE_API_URL/BRIDGE_ADMIN_TOKEN, else the
+local stack's `.local/stack.json`, so the same commands work against `make serve` and a deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import yaml
+
+from bridgectl.journal_table import render
+
+LOCAL_STATE = Path(".local/stack.json")
+
+
+class CliError(Exception):
+    """A problem the operator can fix; printed without a traceback."""
+
+
+def _read_document(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as problem:
+        raise CliError(f"{path}: not valid YAML/JSON: {problem}") from None
+
+
+def _print(data: Any, fmt: str) -> None:
+    if fmt == "yaml":
+        print(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), end="")
+    else:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class AdminApi:
+    def __init__(self, url: str, token: str) -> None:
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"),
+            timeout=30,
+            trust_env=False,
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> AdminApi:
+        state: dict[str, Any] = {}
+        stack_file = Path(args.stack)
+        if stack_file.exists():
+            state = json.loads(stack_file.read_text())
+        url = args.api or os.environ.get("BRIDGE_API_URL") or state.get("admin_url")
+        token = args.token or os.environ.get("BRIDGE_ADMIN_TOKEN") or state.get("admin_token")
+        if not url or not token:
+            raise CliError(
+                "no admin API: pass --api and --token, set BRIDGE_API_URL and BRIDGE_ADMIN_TOKEN, "
+                "or start the local stack (make serve)"
+            )
+        if url.rstrip("/").endswith("/admin"):
+            url = url.rstrip("/")[: -len("/admin")]
+        return cls(url, token)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as problem:
+            raise CliError(f"cannot reach the admin API: {problem}") from None
+        body = (
+            response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        )
+        if response.status_code >= 400:
+            lines = [f"{method} {path}: HTTP {response.status_code}: {body.get('message') or response.text}"]
+            lines += [f"  - {e['field']}: {e['message']}" for e in body.get("errors", [])]
+            raise CliError("\n".join(lines))
+        return body
+
+
+def _tenants(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    if args.action == "list":
+        for tenant in api.call("GET", "/admin/tenants")["tenants"]:
+            print(tenant)
+    elif args.action == "get":
+        _print(api.call("GET", f"/admin/tenants/{args.tenant}"), args.format)
+    else:
+        body: dict[str, Any] = {"mango": {"api_key": args.api_key}}
+        if args.api_base_url:
+            body["mango"]["api_base_url"] = args.api_base_url
+        if args.salt:
+            body["mango_api_salt"] = args.salt
+        if args.employees:
+            body["employees"] = _read_document(args.employees)
+        _print(api.call("PUT", f"/admin/tenants/{args.tenant}", json=body), args.format)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        from pydantic import ValidationError
+
+        from mango_bridge.settings.errors import validation_errors
+        from mango_bridge.settings.model import TenantSettings
+
+        try:
+            TenantSettings.model_validate(_read_document(args.file))
+        except ValidationError as problem:
+            errors = validation_errors(problem)
+            print(f"{args.file}: {len(errors)} problem(s)", file=sys.stderr)
+            for error in errors:
+                print(f"  - {error['field']}: {error['message']}", file=sys.stderr)
+            return 1
+        print(f"{args.file}: valid")
+        return 0
+    api = AdminApi.from_args(args)
+    path = f"/admin/tenants/{args.tenant}/settings"
+    headers = {"if-match": str(args.if_match)} if getattr(args, "if_match", None) else {}
+    if args.action == "get":
+        result = api.call("GET", path)
+        _print(result if args.with_version else result["settings"], args.format)
+        return 0
+    method = "PUT" if args.action == "put" else "PATCH"
+    result = api.call(method, path, json=_read_document(args.file), headers=headers)
+    print(f"settings of {args.tenant} saved: version {result['version']}")
+    return 0
+
+
+def _calls(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    if args.action == "list":
+        params: dict[str, Any] = {"limit": 1000}
+        if args.date:
+            params["date"] = args.date
+        result = api.call("GET", f"/admin/tenants/{args.tenant}/calls", params=params)
+        if args.format == "table":
+            print(render(result["calls"]))
+        else:
+            _print(result, args.format)
+        return 0
+    params = {"events": "raw"} if args.raw_events else {}
+    _print(
+        api.call("GET", f"/admin/tenants/{args.tenant}/calls/{quote(args.entry_id, safe='')}", params=params),
+        "json" if args.format == "table" else args.format,
+    )
+    return 0
+
+
+def _admin_token(args: argparse.Namespace) -> int:
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    from mango_bridge.store.admin_tokens import AdminTokens
+
+    print(AdminTokens(table=args.table).issue(args.label))
+    print("Keep it safe: only its SHA-256 is stored, it cannot be shown again.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bridgectl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--api", help="admin API base URL (BRIDGE_API_URL)")
+    parser.add_argument("--token", help="admin bearer token (BRIDGE_ADMIN_TOKEN)")
+    parser.add_argument(
+        "--stack", default=str(LOCAL_STATE), help="local stack state file (default %(default)s)"
+    )
+    parser.add_argument("--format", choices=["json", "yaml", "table"], default="table")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    tenants = groups.add_parser("tenants", help="register and inspect tenants").add_subparsers(
+        dest="action", required=True
+    )
+    tenants.add_parser("list")
+    tenants.add_parser("get").add_argument("tenant")
+    register = tenants.add_parser("register", help="create a tenant or change its Mango connection")
+    register.add_argument("tenant")
+    register.add_argument("--api-key", required=True, help="«Уникальный код вашей АТС»")
+    register.add_argument("--salt", help="«Ключ для создания подписи» (required on create)")
+    register.add_argument("--api-base-url")
+    register.add_argument("--employees", help="YAML/JSON list of {extension, crm_user_id, name}")
+    for sub in (tenants,):
+        sub.required = True
+    groups.choices["tenants"].set_defaults(run=_tenants)
+
+    settings = groups.add_parser("settings", help="the tenant's settings document").add_subparsers(
+        dest="action", required=True
+    )
+    get = settings.add_parser("get")
+    get.add_argument("tenant")
+    get.add_argument("--with-version", action="store_true")
+    for name in ("put", "patch"):
+        sub = settings.add_parser(name, help=f"{name.upper()} a YAML/JSON file ('-' for stdin)")
+        sub.add_argument("tenant")
+        sub.add_argument("file")
+        sub.add_argument("--if-match", type=int, help="only if the stored version is this one")
+    settings.add_parser("validate", help="check a file locally, no API").add_argument("file")
+    groups.choices["settings"].set_defaults(run=_settings)
+
+    calls = groups.add_parser("calls", help="the call journal").add_subparsers(dest="action", required=True)
+    listing = calls.add_parser("list")
+    listing.add_argument("tenant")
+    listing.add_argument("--date", help="YYYY-MM-DD, Moscow business day (default today)")
+    one = calls.add_parser("get")
+    one.add_argument("tenant")
+    one.add_argument("entry_id")
+    one.add_argument("--raw-events", action="store_true", help="include every notification as Mango sent it")
+    groups.choices["calls"].set_defaults(run=_calls)
+
+    tokens = groups.add_parser("admin-token", help="admin API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    issue = tokens.add_parser("issue", help="create a token in the deployed table (AWS credentials needed)")
+    issue.add_argument("--table", required=True, help="the stack's TableName output")
+    issue.add_argument(
+        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    issue.add_argument("--label", default="operator")
+    groups.choices["admin-token"].set_defaults(run=_admin_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.format == "table" and args.group != "calls":
+        args.format = "yaml"
+    try:
+        return int(args.run(args))
+    except CliError as problem:
+        print(f"bridgectl: {problem}", file=sys.stderr)
+        return 2
