@@ -7,6 +7,7 @@ emulators through AWS_ENDPOINT_URL_* so the production code has no local-only br
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -91,6 +92,9 @@ class LocalStack:
     # -- parts -------------------------------------------------------------------------------------
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
+
+        if not self.verbose:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request otherwise
 
         os.environ.update(
             {
