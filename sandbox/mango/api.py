@@ -23,7 +23,8 @@ Control endpoints (not Mango's):
 * `GET|POST|DELETE /_sandbox/faults` — list / add / clear faults, e.g. `{"status": 503, "count": 2}`,
   `{"result": 5008}`, `{"latency_ms": 800, "count": null}`, `{"status": 429}` (Mango's rate-limit
   body), optionally limited to a method by `"path": "queries/recording/post"` (prefix; `"files"`
-  targets downloads). `count` is how many requests it hits (default 1; null = until cleared).
+  targets downloads). `count` is how many requests it hits (default 1; null = until cleared);
+  `for_seconds` lets it lapse on its own (the fields are shared with the CRM sandboxes: `sandbox.faults`).
 * `GET|POST /_sandbox/recordings` — list / register downloadable recordings:
   `{"recording_id": "…"}` or `{"recording_ids": […]}`. The player registers the recordings its
   scenarios announce with `events/record/added`; in process, call `register_deliveries()`.
@@ -43,12 +44,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mango_bridge.mango.signature import sign_recording_link, verify
+from sandbox.faults import Fault as BaseFault
+from sandbox.faults import FaultBook
 from sandbox.mango.scenario import Delivery
 
 DEFAULT_API_KEY = "sandboxvpbxapikey0000000000"
@@ -69,19 +72,10 @@ RECORDING_ACTIONS = ("download", "play")
 LINK_PREFIX = "queries/recording/link/"
 
 
-class Fault(BaseModel):
-    """A misbehaviour to inject into the next `count` matching requests."""
+class Fault(BaseFault):
+    """A misbehaviour for Mango's endpoints; `result` answers with that Mango result code instead."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    path: str | None = None
-    status: int | None = Field(default=None, ge=100, le=599)
     result: int | None = None
-    latency_ms: int = Field(default=0, ge=0)
-    count: int | None = Field(default=1, ge=1)
-
-    def matches(self, path: str) -> bool:
-        return self.path is None or path.startswith(self.path.strip("/"))
 
 
 @dataclass
@@ -190,7 +184,7 @@ class MangoApiSandbox:
         self._recordings: dict[str, Recording] = {}
         self._links: dict[str, tuple[str, str]] = {}
         self._downloads: list[dict[str, Any]] = []
-        self._faults: list[Fault] = []
+        self._faults: FaultBook[Fault] = FaultBook(Fault)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -258,7 +252,7 @@ class MangoApiSandbox:
                 "recordings": sorted(self._recordings),
                 "pending_links": len(self._links),
                 "downloads": list(self._downloads),
-                "faults": [fault.model_dump() for fault in self._faults],
+                "faults": self._faults.dump(),
                 "error_http_status": self.error_http_status,
             }
 
@@ -290,14 +284,10 @@ class MangoApiSandbox:
         return added
 
     def add_fault(self, fault: Fault | dict[str, Any]) -> Fault:
-        fault = fault if isinstance(fault, Fault) else Fault.model_validate(fault)
-        with self._lock:
-            self._faults.append(fault)
-        return fault
+        return self._faults.add(fault)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def register_method(self, path: str, handler: MethodHandler) -> None:
         """Serve `POST /vpbx/<path>` with `handler` (called after key and sign are verified)."""
@@ -336,28 +326,17 @@ class MangoApiSandbox:
     def _with_faults(
         self, request: Request, path: str, handler: Callable[[Request, str], tuple[Response, str | None, Any]]
     ) -> Response:
-        fault = self._take_fault(path)
+        fault = self._faults.take(path)
         json_text: str | None = request.form.get("json") if request.method == "POST" else None
         data: Any = None
-        if fault and fault.latency_ms:
-            time.sleep(fault.latency_ms / 1000)
+        if fault:
+            fault.wait()
         if fault and (fault.status or fault.result is not None):
             response = self._fault_response(fault)
         else:
             response, json_text, data = handler(request, path)
         self._log(request.method, path, json_text, data, response)
         return response
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.matches(path):
-                    if fault.count is not None:
-                        fault.count -= 1
-                        if fault.count == 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
 
     def _fault_response(self, fault: Fault) -> Response:
         if fault.status == 429:
