@@ -1,0 +1,127 @@
+"""CRM-neutral intents: what the policy asks the CRM adapter to do for one call.
+
+Every intent carries a `key`, unique within the call, so tenant × entry_id × key identifies one CRM
+write: executing a decision twice (a retry, a duplicate call notification) repeats no write. Every
+intent also carries a `reason` a person can read: the rule and the setting that produced it.
+Intents refer to each other by key (`related_keys`, `targets`): "the contact this decision creates"
+is only known to the adapter once it has created it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mango_bridge.policy.facts import EntityRef
+
+Side = Literal["incoming", "outgoing"]
+CallResult = Literal["answered", "missed", "reached", "not_reached"]
+BoundBy = Literal["employee", "save_all_calls", "missed_in_ivr", "missed_in_group"]
+"""Why a record has its responsible: the employee's own mapping, or the setting that named one."""
+
+CREATE_CONTACT = "create_contact"
+CREATE_COMPANY = "create_company"
+CREATE_LEAD = "create_lead"
+CREATE_DEAL = "create_deal"
+CREATE_UNSORTED = "create_unsorted"
+UPDATE_RESPONSIBLE = "update_responsible"
+SAVE_CALL_TRACKING = "save_call_tracking"
+
+
+def log_call_key(leg_id: str) -> str:
+    """One record per conversation, named after the leg the conversation started on."""
+    return f"log_call:{leg_id}"
+
+
+class _Intent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class _CreateIntent(_Intent):
+    responsible_user_id: str = Field(min_length=1, description="Creator and responsible in the CRM")
+    name: str = Field(description="«Новый (16:30 05.03.2018, входящий вызов)» in the tenant's time zone")
+    phone: str | None = Field(description="The customer's number, E.164 where it parses")
+    source_line: str | None = Field(default=None, description="«Номер линии MANGO OFFICE» (F16)")
+
+
+class CreateContact(_CreateIntent):
+    kind: Literal["create_contact"] = "create_contact"
+
+
+class CreateCompany(_CreateIntent):
+    kind: Literal["create_company"] = "create_company"
+    contact_key: str | None = Field(default=None, description="The contact created with it, to link")
+
+
+class CreateLead(_CreateIntent):
+    kind: Literal["create_lead"] = "create_lead"
+    need_type: str | None = Field(default=None, description="Тип потребности")
+    stage: str | None = Field(default=None, description="Этап")
+    customer: EntityRef | None = Field(default=None, description="The existing client it belongs to")
+    related_keys: tuple[str, ...] = Field(default=(), description="Entities created with it, to link")
+
+
+class CreateDeal(_CreateIntent):
+    kind: Literal["create_deal"] = "create_deal"
+    program: str | None = Field(default=None, description="Программа / воронка")
+    status: str | None = Field(default=None, description="Статус")
+    customer: EntityRef | None = None
+    related_keys: tuple[str, ...] = ()
+
+
+class CreateUnsortedLead(_CreateIntent):
+    kind: Literal["create_unsorted"] = "create_unsorted"
+    line_number: str | None = None
+    started_at: int | None = None
+    duration_seconds: int = 0
+
+
+class LogCall(_Intent):
+    """One call record: an employee's conversation, or the whole call when nobody talked."""
+
+    kind: Literal["log_call"] = "log_call"
+    direction: Side
+    result: CallResult
+    started_at: int | None
+    duration_seconds: int = Field(ge=0)
+    responsible_user_id: str
+    bound_by: BoundBy
+    employee_extension: str | None = Field(description="Whose conversation (or who missed it), if anyone")
+    talk_leg_ids: tuple[str, ...] = Field(description="The legs on which this conversation took place")
+    leg_ids: tuple[str, ...] = Field(description="Every leg this record accounts for (IVR, ringing, hunting)")
+    recording_ids: tuple[str, ...] = ()
+    line_number: str | None = None
+    phone: str | None = Field(description="The customer's number")
+    customer: EntityRef | None = Field(description="The existing record it is filed on (F14)")
+    related_keys: tuple[str, ...] = Field(default=(), description="Records created by this decision")
+
+
+class UpdateResponsible(_Intent):
+    kind: Literal["update_responsible"] = "update_responsible"
+    targets: tuple[str, ...] = Field(description="Keys of the create intents whose responsible changes")
+    responsible_user_id: str
+
+
+class SaveCallTracking(_Intent):
+    kind: Literal["save_call_tracking"] = "save_call_tracking"
+    targets: tuple[str, ...]
+    tracking_number: str | None
+    number_type: Literal["dynamic", "static"]
+
+
+Intent = Annotated[
+    CreateContact
+    | CreateCompany
+    | CreateLead
+    | CreateDeal
+    | CreateUnsortedLead
+    | UpdateResponsible
+    | SaveCallTracking
+    | LogCall,
+    Field(discriminator="kind"),
+]
+CreateIntent = CreateContact | CreateCompany | CreateLead | CreateDeal | CreateUnsortedLead
