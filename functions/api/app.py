@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
 from pydantic import ValidationError
 
 from mango_bridge.calls.journal import journal_entry
+from mango_bridge.calls.model import CallAggregate
 from mango_bridge.merge_patch import apply_merge_patch
 from mango_bridge.settings.errors import validation_errors
 from mango_bridge.settings.model import TenantSettings, TenantUpdate, check_tenant_id
@@ -234,9 +235,58 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
     if call is None:
         raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
     entry = journal_entry(call)
+    entry["decisions"] = _decisions(tenant, call)
     if app.current_event.get_query_string_value("events") == "raw":
         entry["events"] = [{"suffix": e.suffix, "json": e.json_text} for e in store.events(tenant, entry_id)]
     return entry
+
+
+def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
+    """The stored decision, or a preview with the current settings when none was taken yet."""
+    from mango_bridge.crm.capabilities import capabilities_of
+    from mango_bridge.policy.engine import decide
+    from mango_bridge.policy.facts import CrmFacts
+    from mango_bridge.store.decisions import DecisionStore, explain
+
+    stored = DecisionStore().get(tenant, call.entry_id)
+    if stored is not None:
+        return explain(stored.decision, stored.facts, source="post_call")
+    record = TenantStore().get(tenant)
+    if record is None:
+        return None
+    settings = record.settings
+    facts = CrmFacts(phone=call.caller.e164 if call.direction == "incoming" else call.callee.e164)
+    decision = decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
+    return explain(
+        decision,
+        facts,
+        source="preview",
+        note="not processed for the CRM yet: previewed with the current settings, "
+        "the CRM not consulted (the number is treated as new)",
+    )
+
+
+@app.post("/admin/tenants/<tenant>/calls/<entry_id>/explain")
+def explain_call(tenant: str, entry_id: str) -> dict[str, Any]:
+    """Dry run: what the policy would do for this call given CRM facts the operator supplies."""
+    _authorise()
+    from mango_bridge.crm.capabilities import capabilities_of
+    from mango_bridge.policy.engine import decide
+    from mango_bridge.policy.facts import CrmFacts
+    from mango_bridge.store.decisions import explain
+
+    tenant, entry_id = _tenant_id(tenant), unquote(entry_id)
+    call = CallStore().get(tenant, entry_id)
+    record = TenantStore().get(tenant)
+    if call is None or record is None:
+        raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
+    try:
+        facts = CrmFacts.model_validate(_json_object().get("facts", {}))
+    except ValidationError as problem:
+        return _invalid(problem)
+    settings = record.settings
+    decision = decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
+    return explain(decision, facts, source="explain")
 
 
 @app.get("/admin/tenants/<tenant>/rejected")

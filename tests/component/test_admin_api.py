@@ -154,3 +154,44 @@ def test_journal_ids_with_plus_slash_equals_round_trip(api: Any, aws: Any) -> No
     assert [c["entry_id"] for c in listing["calls"]] == [entry]
     assert api("GET", "/admin/tenants/acme/calls", query={"date": "24.11.2025"})[0] == 400
     assert api("GET", f"/admin/tenants/acme/calls/{quote('nope=', safe='')}")[0] == 404
+
+
+def test_call_detail_explains_every_decision(api: Any) -> None:
+    from mango_bridge.calls.assembly import assemble
+    from mango_bridge.mango.notifications import parse_notification
+    from mango_bridge.store.calls import CallStore
+    from tests.samples import CONSULTATIVE, E
+
+    tenant = {
+        **TENANT,
+        "employees": [
+            {"extension": "123", "crm_user_id": "u123"},
+            {"extension": "321", "crm_user_id": "u321"},
+        ],
+        "crm": {"kind": "amocrm", "url": "https://Demo.amoCRM.ru "},
+        "new_number": {"answered_incoming": {"create": ["contact"]}},
+    }
+    assert api("PUT", "/admin/tenants/acme", tenant)[0] == 201
+    CallStore().put_aggregate("acme", assemble(E, [parse_notification(s, j) for s, j in CONSULTATIVE]))
+
+    status, body, _ = api("GET", f"/admin/tenants/acme/calls/{quote(E, safe='')}")
+    assert status == 200
+    decisions = body["decisions"]
+    assert decisions["source"] == "preview"
+    kinds = [i["kind"] for i in decisions["intents"]]
+    assert kinds[0] == "create_contact"
+    assert kinds.count("log_call") == 2  # one record per employee who talked
+    create = decisions["intents"][0]
+    assert create["responsible_user_id"] == "u123"  # the first employee who handled the call (F7)
+    assert "От нового клиента" in create["reason"]
+
+    known = {
+        "facts": {
+            "phone": "+79161234567",
+            "found": [{"kind": "contact", "id": "77", "name": "Иван", "responsible_user_ids": ["u321"]}],
+        }
+    }
+    status, explained, _ = api("POST", f"/admin/tenants/acme/calls/{quote(E, safe='')}/explain", known)
+    assert status == 200
+    assert "create_contact" not in [i["kind"] for i in explained["intents"]]
+    assert explained["customer"]["id"] == "77"

@@ -1,0 +1,1 @@
+"""CRM port and adapters: intents in, CRM writes out."""

@@ -1,0 +1,53 @@
+"""The CRM port: what the workflows need from any CRM, in the policy's CRM-neutral terms.
+
+An adapter looks up facts (records with the customer's number, the user directory), declares its
+capabilities, and executes one intent at a time. Execution is made idempotent by the caller, which
+stores each intent's outcome under tenant × entry_id × intent key; the adapter only has to return
+the CRM references an intent produced, so later intents (and re-runs) can point at them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mango_bridge.policy.facts import Capabilities, CrmFacts, EntityRef
+from mango_bridge.policy.intents import Intent
+
+
+class Executed(BaseModel):
+    """What one intent produced in the CRM (ids to link later intents to, and to show the operator)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    refs: tuple[EntityRef, ...] = ()
+    detail: str = ""
+
+
+class RecordingLink(BaseModel):
+    """A playable link for a recording the CRM will keep (a stable, signed bridge URL)."""
+
+    recording_id: str
+    url: str
+
+
+class ConnectionCheck(BaseModel):
+    ok: bool
+    message: str = Field(description="Plain words for the operator, as Mango's integrations phrase them")
+
+
+class CrmAdapter(Protocol):
+    capabilities: Capabilities
+
+    def facts(self, phone: str | None) -> CrmFacts:
+        """Records with this number (first found first) and the user directory."""
+        ...
+
+    def execute(self, intent: Intent, done: dict[str, Executed], links: dict[str, RecordingLink]) -> Executed:
+        """Perform one intent. `done` holds the outcomes of intents already executed for this call
+        (keys referenced by related_keys / targets); `links` the recording links by recording id."""
+        ...
+
+    def check_connection(self) -> ConnectionCheck: ...
