@@ -45,7 +45,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     template = local_template("test")
-    env = next(iter(template.functions().values())).environment
+    env = {k: v for f in template.functions().values() for k, v in f.environment.items()}
+    env.pop("POST_CALL_STATE_MACHINE_ARN", None)  # no state machine under moto's in-process mock
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")

@@ -236,6 +236,10 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
         raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
     entry = journal_entry(call)
     entry["decisions"] = _decisions(tenant, call)
+    from mango_bridge.store.outcomes import OutcomeStore
+
+    outcome = OutcomeStore().get(tenant, entry_id)
+    entry["crm"] = outcome.model_dump() if outcome else None
     if app.current_event.get_query_string_value("events") == "raw":
         entry["events"] = [{"suffix": e.suffix, "json": e.json_text} for e in store.events(tenant, entry_id)]
     return entry
@@ -287,6 +291,38 @@ def explain_call(tenant: str, entry_id: str) -> dict[str, Any]:
     settings = record.settings
     decision = decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
     return explain(decision, facts, source="explain")
+
+
+@app.get("/admin/tenants/<tenant>/parked")
+def list_parked(tenant: str) -> dict[str, Any]:
+    """Calls that could not reach the CRM after retries, newest first, with their errors."""
+    _authorise()
+    from mango_bridge.store.outcomes import OutcomeStore
+
+    return {"parked": OutcomeStore().parked(_tenant_id(tenant))}
+
+
+@app.post("/admin/tenants/<tenant>/calls/<entry_id>/replay")
+def replay_call(tenant: str, entry_id: str) -> Response:
+    """Run the post-call workflow again: intents already written are skipped, the rest are written."""
+    _authorise()
+    import time
+
+    from mango_bridge.workflows.starter import PostCallStarter
+
+    tenant, entry_id = _tenant_id(tenant), unquote(entry_id)
+    if CallStore().get(tenant, entry_id) is None:
+        raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
+    starter = PostCallStarter()
+    if not starter.enabled:
+        return _error(409, "no_workflow", "the post-call workflow is not configured in this deployment")
+    arn = starter.start(tenant, entry_id, suffix=f"-r{int(time.time())}", reason="replay")
+    logger.info("replay started", extra={"tenant": tenant, "execution": arn})
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body={"tenant_id": tenant, "entry_id": entry_id, "execution_arn": arn},
+    )
 
 
 @app.get("/admin/tenants/<tenant>/rejected")

@@ -12,6 +12,7 @@ from mango_bridge.ingest import Ingestor, IngestOutcome, TenantAuth, TenantAuthC
 from mango_bridge.mango.webhook import MalformedForm, parse_form
 from mango_bridge.store.calls import CallStore, LooseEventStore
 from mango_bridge.store.tenants import TenantStore
+from mango_bridge.workflows.starter import PostCallStarter
 
 logger = Logger()
 _ingestor: Ingestor | None = None
@@ -29,7 +30,13 @@ def _load_auth(tenant: str) -> TenantAuth | None:
 def _ingestor_instance() -> Ingestor:
     global _ingestor
     if _ingestor is None:
-        _ingestor = Ingestor(CallStore(), LooseEventStore(), TenantAuthCache(_load_auth))
+        starter = PostCallStarter()
+        _ingestor = Ingestor(
+            CallStore(),
+            LooseEventStore(),
+            TenantAuthCache(_load_auth),
+            follow_ups=[starter] if starter.enabled else [],
+        )
     return _ingestor
 
 

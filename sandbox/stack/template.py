@@ -126,8 +126,19 @@ class LocalTemplate:
         # Specific routes before greedy ones, as API Gateway matches them.
         return sorted(routes, key=lambda r: (r.path.count("+"), -len(r.path)))
 
-    def state_machines(self) -> dict[str, dict[str, Any]]:
-        return self.of_type("AWS::Serverless::StateMachine")
+    def state_machines(self) -> dict[str, tuple[str, str]]:
+        """Logical id → (name, definition with its substitutions applied)."""
+        machines: dict[str, tuple[str, str]] = {}
+        for lid, res in self.of_type("AWS::Serverless::StateMachine").items():
+            props = res["Properties"]
+            definition = (ROOT / props["DefinitionUri"]).read_text()
+            for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+                definition = definition.replace("${" + key + "}", str(self.resolve(value)))
+            machines[lid] = (self.names[f"{lid}.Name"], definition)
+        return machines
+
+    def secrets(self) -> list[str]:
+        return [self.names[lid] for lid in self.of_type("AWS::SecretsManager::Secret")]
 
 
 def local_template(
@@ -146,6 +157,24 @@ def local_template(
     for name, spec in raw.get("Parameters", {}).items():
         names[name] = str(spec.get("Default", ""))
     names["Stage"] = stage
-    for lid in raw["Resources"]:
-        names.setdefault(lid, f"mango-bridge-{stage}-{lid}")
+    template = LocalTemplate(raw, names)
+    prefix = f"arn:aws:{{}}:{region}:{account}:"
+    for lid, res in raw["Resources"].items():
+        props = res.get("Properties") or {}
+        kind = res.get("Type", "")
+        if kind == "AWS::Serverless::Function":
+            name = template.resolve(props.get("FunctionName") or f"mango-bridge-{stage}-{lid}")
+            names[lid] = name
+            names[f"{lid}.Arn"] = prefix.format("lambda") + f"function:{name}"
+        elif kind == "AWS::Serverless::StateMachine":
+            name = template.resolve(props.get("Name") or f"mango-bridge-{stage}-{lid}")
+            names[lid] = prefix.format("states") + f"stateMachine:{name}"
+            names[f"{lid}.Name"] = name
+        elif kind == "AWS::SecretsManager::Secret":
+            names[lid] = template.resolve(props.get("Name") or f"mango-bridge/{stage}/{lid}")
+        elif kind == "AWS::DynamoDB::Table":
+            names[lid] = template.resolve(props.get("TableName") or f"mango-bridge-{stage}-{lid}")
+        else:
+            names.setdefault(lid, f"mango-bridge-{stage}-{lid}")
+        names.setdefault(f"{lid}.Arn", names[lid])
     return LocalTemplate(raw, names)

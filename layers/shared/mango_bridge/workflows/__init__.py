@@ -1,0 +1,1 @@
+"""Step handlers the state machines run, and the code that starts them."""

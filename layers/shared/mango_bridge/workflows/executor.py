@@ -1,0 +1,74 @@
+"""Each intent runs at most once per tenant × entry_id × key, whatever retries, restarts and replays do.
+
+Powertools' idempotency utility keeps one record per intent in the table (status, the CRM records it
+produced, an in-progress lease), so a second run returns the stored outcome instead of writing again,
+and two runs racing on the same intent cannot both write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from mango_bridge.crm.errors import CrmUnavailable
+from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
+from mango_bridge.policy.intents import Intent
+from mango_bridge.store.table import client, table_name
+
+RECORD_DAYS = 90
+
+
+class IntentExecutor:
+    def __init__(
+        self, table: str | None = None, ddb: Any | None = None, lambda_context: Any | None = None
+    ) -> None:
+        self._table = table or table_name()
+        self._ddb = ddb or client("dynamodb")
+        self._context = lambda_context
+
+    def _config(self) -> IdempotencyConfig:
+        config = IdempotencyConfig(
+            event_key_jmespath="[tenant, entry_id, key]", expires_after_seconds=RECORD_DAYS * 86400
+        )
+        if self._context is not None:
+            config.register_lambda_context(self._context)
+        return config
+
+    def run(
+        self,
+        tenant: str,
+        entry_id: str,
+        intent: Intent,
+        adapter: CrmAdapter,
+        done: dict[str, Executed],
+        links: dict[str, RecordingLink],
+    ) -> Executed:
+        persistence = DynamoDBPersistenceLayer(
+            table_name=self._table,
+            key_attr="PK",
+            sort_key_attr="SK",
+            static_pk_value=f"IDEMPOTENCY#{tenant}",
+            expiry_attr="expires_at",
+            boto3_client=self._ddb,
+        )
+
+        @idempotent_function(
+            data_keyword_argument="task", config=self._config(), persistence_store=persistence
+        )
+        def execute(task: dict[str, str]) -> dict[str, Any]:
+            return adapter.execute(intent, done, links).model_dump(mode="json")
+
+        try:
+            return Executed.model_validate(
+                execute(task={"tenant": tenant, "entry_id": entry_id, "key": intent.key})
+            )
+        except IdempotencyAlreadyInProgressError:
+            raise CrmUnavailable(
+                f"intent {intent.key} is being executed by another run; retrying later"
+            ) from None

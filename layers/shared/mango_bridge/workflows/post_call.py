@@ -1,0 +1,164 @@
+"""The post-call step: decide once, write every intent to the CRM once, attach recordings when ready.
+
+It runs as the `Process` and `Finish` states of statemachines/post_call.asl.json. `Process` executes
+everything it can; call records whose recordings are still being stored by Mango wait (the state
+machine sleeps until `wait_until`), and `Finish` writes them with whatever recordings exist by then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mango_bridge.calls.model import CallAggregate
+from mango_bridge.crm.errors import BadSettings, CrmError
+from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
+from mango_bridge.policy.engine import decide
+from mango_bridge.policy.intents import LogCall
+from mango_bridge.settings.model import TenantSettings
+from mango_bridge.store.calls import CallStore
+from mango_bridge.store.decisions import DecisionStore
+from mango_bridge.store.outcomes import CrmOutcome, OutcomeStore
+from mango_bridge.store.tenants import TenantStore
+from mango_bridge.workflows.executor import IntentExecutor
+
+RECORDING_GRACE_SECONDS = 15 * 60
+"""How long after the call Mango usually needs to put recordings in cloud storage."""
+NO_FILE_CODES = {4002}
+"""`events/recording` Completed codes that mean no file will ever exist (shorter than the minimum)."""
+
+AdapterFactory = Callable[[str, TenantSettings], CrmAdapter]
+LinkFactory = Callable[[str, str], str]
+
+
+class CallMissing(CrmError):
+    """The workflow was started for a call the table does not hold."""
+
+
+@dataclass
+class PostCall:
+    adapters: AdapterFactory
+    recording_link: LinkFactory
+    calls: CallStore = field(default_factory=CallStore)
+    tenants: TenantStore = field(default_factory=TenantStore)
+    decisions: DecisionStore = field(default_factory=DecisionStore)
+    outcomes: OutcomeStore = field(default_factory=OutcomeStore)
+    executor: IntentExecutor = field(default_factory=IntentExecutor)
+    clock: Callable[[], float] = time.time
+
+    def run(self, tenant: str, entry_id: str, *, final: bool = False) -> dict[str, Any]:
+        call = self.calls.get(tenant, entry_id)
+        if call is None:
+            raise CallMissing(f"call {entry_id} of tenant {tenant} is not in the journal")
+        record = self.tenants.get(tenant)
+        if record is None:
+            raise BadSettings(f"tenant {tenant} does not exist")
+        settings = record.settings
+        previous = self.outcomes.get(tenant, entry_id)
+        runs = (previous.runs if previous else 0) + 1
+        if settings.crm is None:
+            self.outcomes.save(tenant, entry_id, CrmOutcome(status="no_crm", runs=runs))
+            return self._result(tenant, entry_id, "no_crm", [], None)
+
+        adapter = self.adapters(tenant, settings)
+        stored = self.decisions.get(tenant, entry_id)
+        if stored is None:
+            phone = _customer_phone(call)
+            facts = adapter.facts(phone)
+            stored = self.decisions.put_first(
+                tenant, entry_id, decide(call, settings, facts, adapter.capabilities), facts
+            )
+        ready = {r.recording_id for r in call.recordings if r.ready}
+        links = (
+            {rid: RecordingLink(recording_id=rid, url=self.recording_link(tenant, rid)) for rid in ready}
+            if settings.recordings
+            else {}
+        )
+
+        done: dict[str, Executed] = {}
+        pending: list[str] = []
+        for intent in stored.decision.intents:
+            if isinstance(intent, LogCall) and not final and _waits_for_recordings(call, intent, settings):
+                pending.append(intent.key)
+                continue
+            done[intent.key] = self.executor.run(tenant, entry_id, intent, adapter, done, links)
+
+        status = "pending_recordings" if pending else "done"
+        executed = {key: result.model_dump(mode="json") for key, result in done.items()}
+        self.outcomes.save(
+            tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs)
+        )
+        wait_until = None
+        if pending:
+            wait_until = max(
+                int(self.clock()) + 60, (call.ended_at or int(self.clock())) + RECORDING_GRACE_SECONDS
+            )
+        return self._result(tenant, entry_id, status, list(done), wait_until)
+
+    def park(self, tenant: str, entry_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        """Record why the call could not reach the CRM so it is visible and can be replayed."""
+        previous = self.outcomes.get(tenant, entry_id)
+        error = error or {}
+        outcome = CrmOutcome(
+            status="parked",
+            executed=previous.executed if previous else {},
+            pending=previous.pending if previous else [],
+            error=str(error.get("Error") or "unknown"),
+            error_detail=_cause(error.get("Cause")),
+            runs=previous.runs if previous else 0,
+        )
+        self.outcomes.save(tenant, entry_id, outcome)
+        return self._result(tenant, entry_id, "parked", [], None)
+
+    @staticmethod
+    def _result(
+        tenant: str, entry_id: str, status: str, executed: list[str], wait_until: int | None
+    ) -> dict[str, Any]:
+        return {
+            "tenant": tenant,
+            "entry_id": entry_id,
+            "status": status,
+            "executed": executed,
+            "pending_recordings": wait_until is not None,
+            "wait_until": datetime.fromtimestamp(wait_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if wait_until is not None
+            else None,
+        }
+
+
+def _customer_phone(call: CallAggregate) -> str | None:
+    party = call.callee if call.direction == "outgoing" else call.caller
+    return party.e164 or party.number
+
+
+def _waits_for_recordings(call: CallAggregate, intent: LogCall, settings: TenantSettings) -> bool:
+    """A call record waits while one of its recordings may still appear in Mango's storage."""
+    if not settings.recordings:
+        return False
+    by_id = {r.recording_id: r for r in call.recordings}
+    for recording_id in intent.recording_ids:
+        recording = by_id.get(recording_id)
+        if recording is None or recording.ready:
+            continue
+        if recording.completion_code in NO_FILE_CODES:
+            continue
+        return True
+    return False
+
+
+def _cause(cause: Any) -> str | None:
+    """Step Functions hands the Lambda error over as a JSON string; keep its message readable."""
+    if not cause:
+        return None
+    if isinstance(cause, str):
+        try:
+            import json
+
+            parsed = json.loads(cause)
+            return str(parsed.get("errorMessage") or cause)
+        except ValueError:
+            return cause
+    return str(cause)
