@@ -8,7 +8,9 @@ import sys
 import threading
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
+from bridgectl.crm_table import render_amocrm
 from bridgectl.journal_table import MOSCOW, render
 from sandbox.stack.stack import STATE_FILE, LocalStack, Ports
 
@@ -17,9 +19,11 @@ def _start(args: argparse.Namespace) -> LocalStack:
     ports = (
         Ports.free()
         if args.free_ports
-        else Ports(args.port, args.mango_port, args.moto_port, args.dynamodb_port)
+        else Ports(args.port, args.mango_port, args.amocrm_port, args.moto_port, args.dynamodb_port)
     )
-    stack = LocalStack(ports=ports, verbose=args.verbose, state_file=Path(args.state_file)).start()
+    stack = LocalStack(
+        ports=ports, verbose=args.verbose, state_file=Path(args.state_file), time_scale=args.time_scale
+    ).start()
     stack.issue_admin_token()
     stack.register_tenant()
     path = stack.write_state()
@@ -83,21 +87,61 @@ def run(args: argparse.Namespace) -> int:
             f"/calls?date={day}):\n"
         )
         print(render(calls))
-        return 1 if failed or len(calls) != len(rendered.entry_ids) else 0
+        print("\nPost-call workflows (Step Functions; waits and backoff fast-forwarded)…", flush=True)
+        idle = stack.stepfunctions.wait_idle(timeout=300)
+        executions = stack.stepfunctions.executions()
+        by_status: dict[str, int] = {}
+        for execution in executions:
+            by_status[execution["status"]] = by_status.get(execution["status"], 0) + 1
+        print(
+            f"{len(executions)} executions: "
+            + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_status.items()))
+        )
+        state = stack.amocrm.state()
+        print(f"\nWhat amoCRM now holds ({stack.amocrm.url}):\n")
+        print(render_amocrm(state))
+        played = _play_one_recording(state)
+        if played:
+            print(f"\nA recording link from a call note, followed twice: {played}")
+        broken = failed or not idle or len(calls) != len(rendered.entry_ids) or by_status.get("FAILED")
+        return 1 if broken else 0
     finally:
         stack.stop()
+
+
+def _play_one_recording(state: dict[str, Any]) -> str | None:
+    """Follow one stable link twice, as a CRM user replaying a call would: both must play."""
+    import httpx
+
+    for note in state.get("notes", []):
+        link = (note.get("params") or {}).get("link")
+        if link:
+            with httpx.Client(trust_env=False, follow_redirects=True, timeout=10) as http:
+                first, second = http.get(link), http.get(link)
+            return (
+                f"{link[:60]}… → {first.status_code} {first.headers.get('content-type')}, "
+                f"again → {second.status_code}"
+            )
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=3000, help="HTTP front (API Gateway) port")
     parser.add_argument("--mango-port", type=int, default=3001, help="Mango API sandbox port")
+    parser.add_argument("--amocrm-port", type=int, default=3002, help="amoCRM sandbox port")
     parser.add_argument("--moto-port", type=int, default=5001)
     parser.add_argument("--dynamodb-port", type=int, default=8001)
     parser.add_argument(
         "--state-file", default=str(STATE_FILE), help="where to write ports, key, salt, token"
     )
     parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="speed of Step Functions waits and retries (default 1/60 for serve, 1/500 for run)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request the front handles")
     parser.add_argument("--scenario", help="scenario file for `run` (default: demo-day.yaml)")
     parser.add_argument("--seed", type=int, default=7)
@@ -112,4 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in ("serve", "run") else "serve"
     args = build_parser().parse_args(argv)
+    if args.time_scale is None:
+        args.time_scale = 1 / 60 if command == "serve" else 1 / 500
     return serve(args) if command == "serve" else run(args)

@@ -8,45 +8,20 @@ called in-process.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.stack.template import Function, Route
+from sandbox.stack.lambdas import LambdaRuntime
+from sandbox.stack.template import Route
 
 # API Gateway HTTP APIs pass JSON and text through and base64-encode everything else, forms included.
 TEXT_TYPES = ("application/json", "text/")
-
-
-@dataclass
-class LambdaContext:
-    """The attributes our handlers and powertools read from the Lambda context."""
-
-    function_name: str
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = ""
-    aws_request_id: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def load_handler(function: Function) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    module_name, attr = function.handler.rsplit(".", 1)
-    path = function.code_uri / f"{module_name}.py"
-    spec = importlib.util.spec_from_file_location(f"lambda_{function.logical_id}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, attr)
 
 
 def to_event(
@@ -91,14 +66,12 @@ class HttpFront:
     def __init__(
         self,
         routes: list[Route],
-        functions: dict[str, Function],
+        runtime: LambdaRuntime,
         port: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.routes = routes
-        self.functions = functions
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
-        self._lock = threading.Lock()
+        self.runtime = runtime
         self._log = log
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._request_handler())
         self._server.daemon_threads = True
@@ -112,12 +85,6 @@ class HttpFront:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def handler_for(self, logical_id: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        with self._lock:
-            if logical_id not in self._handlers:
-                self._handlers[logical_id] = load_handler(self.functions[logical_id])
-            return self._handlers[logical_id]
-
     def dispatch(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
@@ -128,13 +95,7 @@ class HttpFront:
             match = route.pattern().match(path)
             if match:
                 event = to_event(method, target, headers, body, route, match.groupdict())
-                context = LambdaContext(
-                    function_name=route.function,
-                    aws_request_id=uuid.uuid4().hex,
-                    invoked_function_arn=f"arn:aws:lambda:local:123456789012:function:{route.function}",
-                )
-                result = self.handler_for(route.function)(event, context)
-                return self._from_result(result)
+                return self._from_result(self.runtime.invoke(route.function, event))
         return 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
 
     @staticmethod

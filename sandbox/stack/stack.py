@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ import httpx
 
 from sandbox.stack.dynamodb_local import DynamoDBLocal, find_jar, free_port, java_available
 from sandbox.stack.http_front import HttpFront
+from sandbox.stack.lambdas import LambdaRuntime
+from sandbox.stack.stepfunctions import LocalStepFunctions
 from sandbox.stack.template import ROOT, local_template
 
 REGION = "eu-central-1"
@@ -31,12 +34,13 @@ STATE_FILE = ROOT / ".local" / "stack.json"
 class Ports:
     front: int = 3000
     mango: int = 3001
+    amocrm: int = 3002
     moto: int = 5001
     dynamodb: int = 8001
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -50,6 +54,7 @@ class LocalStack:
     mango_api_key: str = ""
     mango_api_salt: str = ""
     dynamodb_backend: str = ""
+    time_scale: float = 1 / 60
     _stoppers: list[Any] = field(default_factory=list)
 
     def log(self, text: str) -> None:
@@ -57,22 +62,30 @@ class LocalStack:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> LocalStack:
-        template = local_template(self.stage, REGION)
+        self.template = template = local_template(self.stage, REGION)
         self._start_moto()
         self._start_dynamodb()
         functions = template.functions()
-        env = next(iter(functions.values())).environment if functions else {}
-        os.environ.update(env)
+        for function in functions.values():
+            os.environ.update(function.environment)
+        os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{self.ports.front}"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         if not self.verbose:
             os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the handlers' INFO lines would drown the demo
         self._create_tables(template.tables())
+        self._create_secrets(template.secrets())
+        self.runtime = LambdaRuntime(functions, template.names)
+        self.stepfunctions = LocalStepFunctions(
+            self.moto_url, template, self.runtime, time_scale=self.time_scale, log=self.log
+        )
+        self.stepfunctions.start()
         self.front = HttpFront(
-            template.routes(), functions, self.ports.front, log=self.log if self.verbose else None
+            template.routes(), self.runtime, self.ports.front, log=self.log if self.verbose else None
         )
         self.front.start()
         self._stoppers.append(self.front.stop)
         self._start_mango()
+        self._start_amocrm()
         self.log(f"HTTP front on {self.front.url} ({len(template.routes())} routes from template.yaml)")
         return self
 
@@ -148,6 +161,21 @@ class LocalStack:
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             self.log(f"table {name} created from template.yaml")
 
+    def _create_secrets(self, names: list[str]) -> None:
+        secrets_client = boto3.client("secretsmanager", endpoint_url=self.moto_url)
+        for name in names:
+            secrets_client.create_secret(Name=name, SecretString=secrets.token_urlsafe(36))
+            self.log(f"secret {name} created from template.yaml")
+
+    def _start_amocrm(self) -> None:
+        from sandbox.crm.amocrm import AmoCrmSandbox
+
+        self.amocrm = AmoCrmSandbox(host="127.0.0.1", port=self.ports.amocrm)
+        self.amocrm.start()
+        self._stoppers.append(self.amocrm.stop)
+        self.amocrm.seed(users=DEMO_EXTRA_CRM_USERS)
+        self.log(f"amoCRM sandbox on {self.amocrm.url}")
+
     def _start_mango(self) -> None:
         from sandbox.mango.api import MangoApiSandbox
 
@@ -177,15 +205,21 @@ class LocalStack:
         )
 
     def register_tenant(
-        self, tenant_id: str | None = None, employees: list[dict[str, Any]] | None = None
+        self,
+        tenant_id: str | None = None,
+        employees: list[dict[str, Any]] | None = None,
+        *,
+        with_crm: bool = True,
     ) -> dict[str, Any]:
         """Register a tenant through the real admin API, as an operator would."""
         tenant_id = tenant_id or self.tenant_id
-        body = {
+        body: dict[str, Any] = {
             "mango": {"api_key": self.mango_api_key, "api_base_url": self.mango.url},
             "mango_api_salt": self.mango_api_salt,
             "employees": employees if employees is not None else DEMO_EMPLOYEES,
         }
+        if with_crm:
+            body.update(self.connect_amocrm(tenant_id))
         with self.admin() as admin:
             response = admin.put(f"/tenants/{tenant_id}", json=body)
         if response.status_code not in (200, 201):
@@ -194,6 +228,30 @@ class LocalStack:
             )
         self.log(f"tenant {tenant_id} registered; Mango posts to {self.ingest_url(tenant_id)}")
         return response.json()
+
+    def connect_amocrm(self, tenant_id: str) -> dict[str, Any]:
+        """Tokens for the amoCRM sandbox in Secrets Manager, and the demo's amoCRM settings."""
+        from mango_bridge.crm.amocrm.tokens import SecretsManagerTokenStore, Tokens
+        from mango_bridge.crm.registry import crm_secret_name
+
+        secret = crm_secret_name(os.environ.get("SECRETS_PREFIX", "mango-bridge/local/"), tenant_id)
+        boto3.client("secretsmanager").create_secret(Name=secret, SecretString="{}")
+        pair = self.amocrm.issue_tokens().as_dict()
+        SecretsManagerTokenStore(secret).save(
+            Tokens(
+                access_token=pair["access_token"],
+                refresh_token=pair["refresh_token"],
+                expires_at=time.time() + float(pair.get("expires_in") or 86400),
+                client_id=self.amocrm.auth.client_id,
+                client_secret=self.amocrm.auth.client_secret,
+                redirect_uri=self.amocrm.auth.redirect_uri,
+                base_url=self.amocrm.url,
+            )
+        )
+        return {
+            "crm": {"kind": "amocrm", "url": self.amocrm.url, "credentials": {"secret_name": secret}},
+            **DEMO_CRM_SETTINGS,
+        }
 
     def ingest_url(self, tenant_id: str | None = None) -> str:
         return f"{self.front.url}/mango/{tenant_id or self.tenant_id}/"
@@ -229,9 +287,34 @@ class LocalStack:
 
 
 DEMO_EMPLOYEES: list[dict[str, Any]] = [
-    {"extension": "101", "crm_user_id": "1001", "name": "Анна Смирнова"},
-    {"extension": "102", "crm_user_id": "1002", "name": "Иван Петров"},
-    {"extension": "103", "crm_user_id": "1003", "name": "Ольга Кузнецова"},
-    {"extension": "104", "crm_user_id": "1004", "name": "Дмитрий Соколов"},
-    {"extension": "201", "crm_user_id": "1005", "name": "Мария Волкова"},
+    {"extension": "101", "crm_user_id": "8000001", "name": "Анна Смирнова"},
+    {"extension": "102", "crm_user_id": "8000002", "name": "Борис Иванов"},
+    {"extension": "103", "crm_user_id": "8000003", "name": "Вера Кузнецова"},
+    {"extension": "104", "crm_user_id": "8000005", "name": "Ольга Орлова"},
+    {"extension": "105", "crm_user_id": "8000006", "name": "Дмитрий Соколов"},
+    {"extension": "106", "crm_user_id": "8000007", "name": "Мария Волкова"},
 ]
+DEMO_EXTRA_CRM_USERS: list[dict[str, Any]] = [
+    {"id": 8000005, "name": "Ольга Орлова"},
+    {"id": 8000006, "name": "Дмитрий Соколов"},
+    {"id": 8000007, "name": "Мария Волкова"},
+]
+"""Extension 12 stays unmapped on purpose: its calls go to «Сохранять все звонки»."""
+
+DEMO_CRM_SETTINGS: dict[str, Any] = {
+    "new_number": {
+        "answered_incoming": {
+            "create": ["contact", "deal"],
+            "deal_program": "9000001",
+            "deal_status": "9100002",
+        },
+        "missed_incoming": {"create": ["unsorted"]},
+        "outgoing": {"create": ["contact"]},
+    },
+    "responsibles": {
+        "missed_in_ivr": {"enabled": True, "crm_user_id": "8000001"},
+        "missed_in_group": {"enabled": True, "crm_user_id": "8000002"},
+        "save_all_calls_user": "8000001",
+    },
+    "source_line": True,
+}

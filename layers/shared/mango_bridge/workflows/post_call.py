@@ -63,7 +63,7 @@ class PostCall:
             self.outcomes.save(tenant, entry_id, CrmOutcome(status="no_crm", runs=runs))
             return self._result(tenant, entry_id, "no_crm", [], None)
 
-        adapter = self.adapters(tenant, settings)
+        adapter = self.adapters(tenant, settings).for_call(entry_id)
         stored = self.decisions.get(tenant, entry_id)
         if stored is None:
             phone = _customer_phone(call)
