@@ -275,6 +275,7 @@ class LocalStack:
                 "table": os.environ.get("TABLE_NAME"),
             },
             "moto_url": self.moto_url,
+            "amocrm_url": self.amocrm.url,
         }
 
     def write_state(self) -> Path | None:

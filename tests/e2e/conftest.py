@@ -26,7 +26,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.stack", "serve", "--free-ports", "--state-file", str(state_file)],
+            [
+                sys.executable,
+                "-m",
+                "sandbox.stack",
+                "serve",
+                "--free-ports",
+                "--time-scale",
+                "0.002",
+                "--state-file",
+                str(state_file),
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
