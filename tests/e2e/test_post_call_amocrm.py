@@ -164,7 +164,7 @@ def test_crm_outage_is_retried_and_every_call_lands_exactly_once(
         entries += list(rendered.entry_ids.values())
     for entry_id in entries:
         assert eventually(lambda e=entry_id: crm_status(admin, stack["tenant_id"], e) == "done", timeout=120)
-    for index, caller in enumerate(callers):
+    for caller in callers:
         held = held_for(amo, caller)
         assert len(held["notes"]) == 1, caller
         assert len(held["contacts"]) == 1, caller  # missed in IVR: the unsorted lead's contact
