@@ -7,6 +7,7 @@ local stack's `.local/stack.json`, so the same commands work against `make serve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -143,12 +144,67 @@ def _calls(args: argparse.Namespace) -> int:
         else:
             _print(result, args.format)
         return 0
+    if args.action == "parked":
+        _print(
+            api.call("GET", f"/admin/tenants/{args.tenant}/parked"),
+            "json" if args.format == "table" else args.format,
+        )
+        return 0
+    if args.action == "replay":
+        result = api.call(
+            "POST", f"/admin/tenants/{args.tenant}/calls/{quote(args.entry_id, safe='')}/replay"
+        )
+        print(f"replay started: {result.get('execution_arn')}")
+        return 0
     params = {"events": "raw"} if args.raw_events else {}
     _print(
         api.call("GET", f"/admin/tenants/{args.tenant}/calls/{quote(args.entry_id, safe='')}", params=params),
         "json" if args.format == "table" else args.format,
     )
     return 0
+
+
+def _crm(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    if args.action == "check":
+        result = api.call("POST", f"/admin/tenants/{args.tenant}/crm/check")
+        print(("OK: " if result["ok"] else "FAILED: ") + result["message"])
+        return 0 if result["ok"] else 1
+    from mango_bridge.crm.amocrm.tokens import SecretsManagerTokenStore, Tokens, exchange_code
+    from mango_bridge.crm.registry import crm_secret_name
+    from mango_bridge.store.table import client
+
+    if args.long_lived_token:
+        tokens = Tokens.long_lived_token(args.long_lived_token, base_url=args.url)
+    elif args.code and args.client_id and args.client_secret and args.redirect_uri:
+        tokens = exchange_code(
+            args.url,
+            args.code,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            redirect_uri=args.redirect_uri,
+        )
+    else:
+        raise CliError(
+            "give --long-lived-token, or --code with --client-id, --client-secret and --redirect-uri"
+        )
+    secret = crm_secret_name(args.secrets_prefix, args.tenant)
+    secrets = client("secretsmanager")
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name=secret, SecretString="{}")
+    SecretsManagerTokenStore(secret).save(tokens)
+    api.call(
+        "PATCH",
+        f"/admin/tenants/{args.tenant}/settings",
+        json={"crm": {"kind": "amocrm", "url": args.url, "credentials": {"secret_name": secret}}},
+    )
+    result = api.call("POST", f"/admin/tenants/{args.tenant}/crm/check")
+    print(
+        f"amoCRM credentials stored in {secret}; "
+        + ("OK: " if result["ok"] else "FAILED: ")
+        + result["message"]
+    )
+    return 0 if result["ok"] else 1
 
 
 def _admin_token(args: argparse.Namespace) -> int:
@@ -210,7 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("tenant")
     one.add_argument("entry_id")
     one.add_argument("--raw-events", action="store_true", help="include every notification as Mango sent it")
+    calls.add_parser("parked", help="calls that could not reach the CRM").add_argument("tenant")
+    replay = calls.add_parser("replay", help="run the post-call work again (nothing is written twice)")
+    replay.add_argument("tenant")
+    replay.add_argument("entry_id")
     groups.choices["calls"].set_defaults(run=_calls)
+
+    crm = groups.add_parser("crm", help="connect and check the tenant's CRM").add_subparsers(
+        dest="action", required=True
+    )
+    connect = crm.add_parser("connect-amocrm", help="store amoCRM credentials and point the settings at them")
+    connect.add_argument("tenant")
+    connect.add_argument("--url", required=True, help="https://<subdomain>.amocrm.ru")
+    connect.add_argument("--code", help="authorization code from the integration's redirect (valid 20 min)")
+    connect.add_argument("--client-id")
+    connect.add_argument("--client-secret")
+    connect.add_argument("--redirect-uri")
+    connect.add_argument("--long-lived-token", help="a long-lived token instead of OAuth")
+    connect.add_argument(
+        "--secrets-prefix",
+        default=os.environ.get("SECRETS_PREFIX", "mango-bridge/dev/"),
+        help="the stack's SecretsPrefix output (default %(default)s)",
+    )
+    crm.add_parser("check", help="«Проверить подключение»: can the bridge reach the CRM?").add_argument(
+        "tenant"
+    )
+    groups.choices["crm"].set_defaults(run=_crm)
 
     tokens = groups.add_parser("admin-token", help="admin API tokens").add_subparsers(
         dest="action", required=True

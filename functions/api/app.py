@@ -293,6 +293,22 @@ def explain_call(tenant: str, entry_id: str) -> dict[str, Any]:
     return explain(decision, facts, source="explain")
 
 
+@app.post("/admin/tenants/<tenant>/crm/check")
+def check_crm(tenant: str) -> dict[str, Any]:
+    """«Проверить подключение»: the CRM answers, with the tenant's credentials, in plain words."""
+    _authorise()
+    from mango_bridge.crm.errors import CrmError
+    from mango_bridge.crm.registry import adapter_for
+
+    record = TenantStore().get(_tenant_id(tenant))
+    if record is None:
+        raise NotFoundError(f"tenant {tenant} does not exist")
+    try:
+        return adapter_for(tenant, record.settings).check_connection().model_dump()
+    except CrmError as problem:
+        return {"ok": False, "message": str(problem)}
+
+
 @app.get("/admin/tenants/<tenant>/parked")
 def list_parked(tenant: str) -> dict[str, Any]:
     """Calls that could not reach the CRM after retries, newest first, with their errors."""

@@ -78,3 +78,82 @@ def test_calls_list_prints_the_journal(stack_file: Path, stack: dict[str, Any]) 
     detail = json.loads(one.stdout)
     assert detail["entry_id"] == entry_id
     assert len(detail["events"]) == len(rendered.deliveries)
+
+
+def test_crm_connect_with_a_long_lived_token_then_check(stack_file: Path, stack: dict[str, Any]) -> None:
+    import os
+
+    import httpx
+
+    token = httpx.post(
+        f"{stack['amocrm_url']}/_sandbox/tokens", json={"long_lived": True, "ttl_seconds": 86400}, timeout=10
+    ).json()["access_token"]
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack["moto_url"],
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridgectl",
+            "--stack",
+            str(stack_file),
+            "crm",
+            "connect-amocrm",
+            "ctl-amo",
+            "--url",
+            stack["amocrm_url"],
+            "--long-lived-token",
+            token,
+            "--secrets-prefix",
+            "mango-bridge/local/",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr  # the tenant must be registered first
+    registered = bridgectl(
+        stack_file,
+        "tenants",
+        "register",
+        "ctl-amo",
+        "--api-key",
+        "ctlamokey000000",
+        "--salt",
+        "ctlamosalt00000",
+    )
+    assert registered.returncode == 0, registered.stderr
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridgectl",
+            "--stack",
+            str(stack_file),
+            "crm",
+            "connect-amocrm",
+            "ctl-amo",
+            "--url",
+            stack["amocrm_url"],
+            "--long-lived-token",
+            token,
+            "--secrets-prefix",
+            "mango-bridge/local/",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "OK:" in result.stdout
+    check = bridgectl(stack_file, "crm", "check", "ctl-amo")
+    assert check.returncode == 0 and check.stdout.startswith("OK:")
