@@ -7,16 +7,20 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import cold_import, ingest_throughput
+from bench import cold_import, cost, ingest_throughput
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def readme_section(imports: list[dict[str, object]], ingest: dict[str, dict[str, object]], when: str) -> str:
+def readme_section(
+    imports: list[dict[str, object]], ingest: dict[str, dict[str, object]], costs: dict[str, Any], when: str
+) -> str:
     first, dup = ingest["first_delivery"], ingest["duplicates"]
+    usd, per = costs["usd_per_1000_calls"], costs["per_call"]
     rows = [
         "| What | Measured | Budget (DESIGN §8) |",
         "|---|---|---|",
@@ -32,6 +36,10 @@ def readme_section(imports: list[dict[str, object]], ingest: dict[str, dict[str,
         f"| DynamoDB writes per event | {first['ddb_writes_per_event']} | ≤ 2 |",
         f"| DynamoDB reads per event | {first['ddb_reads_per_event']} | — |",
         f"| duplicate delivery: writes / p50 | {dup['ddb_writes_per_event']} / {dup['handler_ms_p50']} ms | — |",
+        f"| AWS cost per 1,000 calls, demo day, all of it (SFN {usd['step_functions']}, Lambda {usd['lambda']}, "
+        f"DynamoDB {usd['dynamodb']}, HTTP API {usd['http_api']}) | ${usd['total']} | ≤ $0.10 |",
+        f"| per call: state transitions / Lambda invocations / DynamoDB writes / reads | "
+        f"{per['sfn_transitions']} / {per['lambda_invocations']} / {per['ddb_writes']} / {per['ddb_reads']} | — |",
     ]
     return "\n".join(
         [
@@ -87,9 +95,24 @@ def main() -> int:
     print(
         f"   duplicates: p50 {dup['handler_ms_p50']} ms, writes per duplicate {dup['ddb_writes_per_event']}"
     )
+    print(
+        "\n3. AWS cost per 1,000 calls (demo day through the local stack; us-east-1 list prices)", flush=True
+    )
+    costs = cost.run()
+    usd, per = costs["usd_per_1000_calls"], costs["per_call"]
+    print(
+        f"   ${usd['total']} per 1,000 calls (budget $0.10; {usd['total'] / 0.10:.2f} × budget): Step Functions "
+        f"${usd['step_functions']}, Lambda ${usd['lambda']}, DynamoDB ${usd['dynamodb']}, HTTP API ${usd['http_api']}"
+    )
+    print(
+        f"   per call: {per['sfn_transitions']} state transitions, {per['lambda_invocations']} Lambda invocations, "
+        f"{per['ddb_writes']} DynamoDB writes, {per['ddb_reads']} reads, {per['notifications']} notifications"
+    )
     when = f"{datetime.now(UTC):%Y-%m-%d}"
-    RESULTS.write_text(json.dumps({"date": when, "cold_import": imports, "ingest": ingest}, indent=2) + "\n")
-    update_readme(readme_section(imports, ingest, when))
+    RESULTS.write_text(
+        json.dumps({"date": when, "cold_import": imports, "ingest": ingest, "cost": costs}, indent=2) + "\n"
+    )
+    update_readme(readme_section(imports, ingest, costs, when))
     print(f"\nSaved {RESULTS} and the README's benchmark table")
     return 0
 

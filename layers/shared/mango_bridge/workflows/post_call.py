@@ -1,16 +1,15 @@
 """The post-call step: decide once, write every intent to the CRM once, attach recordings when ready.
 
 It runs as the `Process` and `Finish` states of statemachines/post_call.asl.json. `Process` executes
-everything it can; call records whose recordings are still being stored by Mango wait (the state
-machine sleeps until `wait_until`), and `Finish` writes them with whatever recordings exist by then.
+everything it can; call records whose recordings are still being stored by Mango wait (Process
+raises RecordingsPending and the state machine retries it later), and `Finish` writes them with
+whatever recordings exist by then.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from mango_bridge.calls.model import CallAggregate
@@ -25,8 +24,6 @@ from mango_bridge.store.outcomes import CrmOutcome, OutcomeStore
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.executor import IntentExecutor
 
-RECORDING_GRACE_SECONDS = 15 * 60
-"""How long after the call Mango usually needs to put recordings in cloud storage."""
 NO_FILE_CODES = {4002}
 """`events/recording` Completed codes that mean no file will ever exist (shorter than the minimum)."""
 
@@ -38,6 +35,14 @@ class CallMissing(CrmError):
     """The workflow was started for a call the table does not hold."""
 
 
+class RecordingsPending(Exception):
+    """Call records wait for recordings Mango is still storing; the state machine retries later.
+
+    Raised rather than returned so that waiting costs a retry, not extra states: Standard workflows
+    are billed per state transition, and most calls then need exactly one.
+    """
+
+
 @dataclass
 class PostCall:
     adapters: AdapterFactory
@@ -47,7 +52,6 @@ class PostCall:
     decisions: DecisionStore = field(default_factory=DecisionStore)
     outcomes: OutcomeStore = field(default_factory=OutcomeStore)
     executor: IntentExecutor = field(default_factory=IntentExecutor)
-    clock: Callable[[], float] = time.time
 
     def run(self, tenant: str, entry_id: str, *, final: bool = False) -> dict[str, Any]:
         call = self.calls.get(tenant, entry_id)
@@ -61,7 +65,7 @@ class PostCall:
         runs = (previous.runs if previous else 0) + 1
         if settings.crm is None:
             self.outcomes.save(tenant, entry_id, CrmOutcome(status="no_crm", runs=runs))
-            return self._result(tenant, entry_id, "no_crm", [], None)
+            return self._result(tenant, entry_id, "no_crm", [])
 
         adapter = self.adapters(tenant, settings).for_call(entry_id)
         stored = self.decisions.get(tenant, entry_id)
@@ -88,15 +92,10 @@ class PostCall:
 
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
-        self.outcomes.save(
-            tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs)
-        )
-        wait_until = None
+        self.outcomes.save(tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs))
         if pending:
-            wait_until = max(
-                int(self.clock()) + 60, (call.ended_at or int(self.clock())) + RECORDING_GRACE_SECONDS
-            )
-        return self._result(tenant, entry_id, status, list(done), wait_until)
+            raise RecordingsPending(f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}")
+        return self._result(tenant, entry_id, status, list(done))
 
     def park(self, tenant: str, entry_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
         """Record why the call could not reach the CRM so it is visible and can be replayed."""
@@ -111,22 +110,11 @@ class PostCall:
             runs=previous.runs if previous else 0,
         )
         self.outcomes.save(tenant, entry_id, outcome)
-        return self._result(tenant, entry_id, "parked", [], None)
+        return self._result(tenant, entry_id, "parked", [])
 
     @staticmethod
-    def _result(
-        tenant: str, entry_id: str, status: str, executed: list[str], wait_until: int | None
-    ) -> dict[str, Any]:
-        return {
-            "tenant": tenant,
-            "entry_id": entry_id,
-            "status": status,
-            "executed": executed,
-            "pending_recordings": wait_until is not None,
-            "wait_until": datetime.fromtimestamp(wait_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if wait_until is not None
-            else None,
-        }
+    def _result(tenant: str, entry_id: str, status: str, executed: list[str]) -> dict[str, Any]:
+        return {"tenant": tenant, "entry_id": entry_id, "status": status, "executed": executed}
 
 
 def _customer_phone(call: CallAggregate) -> str | None:
