@@ -42,6 +42,17 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[by
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
+def _die_with_parent() -> None:
+    """Linux: the JVM gets SIGTERM when the stack's process dies, however it dies (no orphans in CI)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class DynamoDBLocal:
     """`java -jar DynamoDBLocal.jar -inMemory` on a loopback port, stopped with the stack."""
 
@@ -76,7 +87,8 @@ class DynamoDBLocal:
             str(self.port),
         ]
         self._process = subprocess.Popen(
-            command, cwd=self.jar.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, cwd=self.jar.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, 60.0, self._process)
 

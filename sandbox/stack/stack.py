@@ -62,6 +62,14 @@ class LocalStack:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> LocalStack:
+        """Everything up, or, if a part fails, everything started so far stopped again."""
+        try:
+            return self._start_parts()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_parts(self) -> LocalStack:
         self.template = template = local_template(self.stage, REGION)
         self._start_moto()
         self._start_dynamodb()
@@ -69,6 +77,9 @@ class LocalStack:
         for function in functions.values():
             os.environ.update(function.environment)
         os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{self.ports.front}"
+        from mango_bridge.store import table
+
+        table.client.cache_clear()  # clients made for an earlier stack in this process point elsewhere
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         if not self.verbose:
             os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the handlers' INFO lines would drown the demo
@@ -125,6 +136,7 @@ class LocalStack:
         server.start()
         self._stoppers.append(server.stop)
         self.moto_url = f"http://127.0.0.1:{self.ports.moto}"
+        httpx.post(f"{self.moto_url}/moto-api/reset", timeout=10)  # moto's state is per process, not per server
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
         self.log(f"moto server on {self.moto_url}")
 
