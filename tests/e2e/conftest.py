@@ -64,3 +64,10 @@ def admin(stack: dict[str, Any]) -> Iterator[httpx.Client]:
         base_url=stack["admin_url"], timeout=30, headers={"authorization": f"Bearer {stack['admin_token']}"}
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def amo(stack: dict[str, Any]) -> Iterator[httpx.Client]:
+    """The amoCRM sandbox's own API and control endpoints."""
+    with httpx.Client(base_url=stack["amocrm_url"], timeout=30, trust_env=False) as client:
+        yield client

@@ -34,13 +34,30 @@ def stack_file(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
-def test_settings_patch_from_yaml_then_get(stack_file: Path, stack: dict[str, Any], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def own_tenant(stack_file: Path) -> str:
+    """A tenant of this module's own, so its settings changes cannot change other tests' calls."""
+    result = bridgectl(
+        stack_file,
+        "tenants",
+        "register",
+        "ctl-settings",
+        "--api-key",
+        "ctlsettingskey00",
+        "--salt",
+        "ctlsettingssalt0",
+    )
+    assert result.returncode == 0, result.stderr
+    return "ctl-settings"
+
+
+def test_settings_patch_from_yaml_then_get(stack_file: Path, own_tenant: str, tmp_path: Path) -> None:
     patch = tmp_path / "patch.yaml"
     patch.write_text("disable_leads: true\ndurations:\n  min_answered_seconds: 7\n", encoding="utf-8")
-    result = bridgectl(stack_file, "settings", "patch", stack["tenant_id"], str(patch))
+    result = bridgectl(stack_file, "settings", "patch", own_tenant, str(patch))
     assert result.returncode == 0, result.stderr
     assert "saved: version" in result.stdout
-    shown = bridgectl(stack_file, "--format", "json", "settings", "get", stack["tenant_id"])
+    shown = bridgectl(stack_file, "--format", "json", "settings", "get", own_tenant)
     settings = json.loads(shown.stdout)
     assert settings["disable_leads"] is True
     assert settings["durations"]["min_answered_seconds"] == 7
