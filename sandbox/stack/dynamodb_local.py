@@ -87,7 +87,11 @@ class DynamoDBLocal:
             str(self.port),
         ]
         self._process = subprocess.Popen(
-            command, cwd=self.jar.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            command,
+            cwd=self.jar.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, 60.0, self._process)

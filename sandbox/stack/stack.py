@@ -136,7 +136,8 @@ class LocalStack:
         server.start()
         self._stoppers.append(server.stop)
         self.moto_url = f"http://127.0.0.1:{self.ports.moto}"
-        httpx.post(f"{self.moto_url}/moto-api/reset", timeout=10)  # moto's state is per process, not per server
+        # moto's state is per process, not per server: a second stack in one process starts clean.
+        httpx.post(f"{self.moto_url}/moto-api/reset", timeout=10)
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
         self.log(f"moto server on {self.moto_url}")
 

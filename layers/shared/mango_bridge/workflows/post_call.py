@@ -92,9 +92,13 @@ class PostCall:
 
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
-        self.outcomes.save(tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs))
+        self.outcomes.save(
+            tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs)
+        )
         if pending:
-            raise RecordingsPending(f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}")
+            raise RecordingsPending(
+                f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}"
+            )
         return self._result(tenant, entry_id, status, list(done))
 
     def park(self, tenant: str, entry_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
