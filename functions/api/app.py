@@ -247,8 +247,7 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
 
 def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
     """The stored decision, or a preview with the current settings when none was taken yet."""
-    from mango_bridge.crm.capabilities import capabilities_of
-    from mango_bridge.policy.engine import decide
+    from mango_bridge.crm.capabilities import preview
     from mango_bridge.policy.facts import CrmFacts
     from mango_bridge.store.decisions import DecisionStore, explain
 
@@ -258,11 +257,9 @@ def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
     record = TenantStore().get(tenant)
     if record is None:
         return None
-    settings = record.settings
     facts = CrmFacts(phone=call.caller.e164 if call.direction == "incoming" else call.callee.e164)
-    decision = decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
     return explain(
-        decision,
+        preview(call, record.settings, facts),
         facts,
         source="preview",
         note="not processed for the CRM yet: previewed with the current settings, "
@@ -271,11 +268,10 @@ def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
 
 
 @app.post("/admin/tenants/<tenant>/calls/<entry_id>/explain")
-def explain_call(tenant: str, entry_id: str) -> dict[str, Any]:
+def explain_call(tenant: str, entry_id: str) -> Response | dict[str, Any]:
     """Dry run: what the policy would do for this call given CRM facts the operator supplies."""
     _authorise()
-    from mango_bridge.crm.capabilities import capabilities_of
-    from mango_bridge.policy.engine import decide
+    from mango_bridge.crm.capabilities import preview
     from mango_bridge.policy.facts import CrmFacts
     from mango_bridge.store.decisions import explain
 
@@ -288,9 +284,7 @@ def explain_call(tenant: str, entry_id: str) -> dict[str, Any]:
         facts = CrmFacts.model_validate(_json_object().get("facts", {}))
     except ValidationError as problem:
         return _invalid(problem)
-    settings = record.settings
-    decision = decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
-    return explain(decision, facts, source="explain")
+    return explain(preview(call, record.settings, facts), facts, source="explain")
 
 
 @app.post("/admin/tenants/<tenant>/crm/check")

@@ -46,12 +46,12 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mango_bridge.mango.signature import sign_recording_link, verify
 from sandbox.faults import Fault as BaseFault
 from sandbox.faults import FaultBook
+from sandbox.loopback import LoopbackServer
 from sandbox.mango.scenario import Delivery
 
 DEFAULT_API_KEY = "sandboxvpbxapikey0000000000"
@@ -153,13 +153,10 @@ def recording_post(call: ApiCall) -> Response:
     return call.sandbox.redirect_to_recording(str(recording_id), str(action))
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Tests and the local stack print their own summaries."""
-
-
-class MangoApiSandbox:
+class MangoApiSandbox(LoopbackServer):
     """Mango's API on 127.0.0.1 with in-memory state; embeddable (`wsgi_app`) or standalone (`start`)."""
+
+    thread_name = "mango-api-sandbox"
 
     def __init__(
         self,
@@ -176,8 +173,6 @@ class MangoApiSandbox:
         self.api_salt = api_salt
         self.error_http_status = error_http_status
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._methods: dict[str, MethodHandler] = {"queries/recording/post": recording_post}
         self._requests: list[ReceivedRequest] = []
         self._commands: list[dict[str, Any]] = []
@@ -188,39 +183,9 @@ class MangoApiSandbox:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> MangoApiSandbox:
-        if self._server is not None:
-            return self
-        server = make_server(
-            self.host, self.port, self.wsgi_app, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self._server = server
-        self.port = server.server_port
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mango-api-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> MangoApiSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def root_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.port}/"
+        return f"{self.origin}/"
 
     @property
     def url(self) -> str:

@@ -16,14 +16,18 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bridgectl(stack_file: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def bridgectl(
+    stack_file: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+
     return subprocess.run(
         [sys.executable, "-m", "bridgectl", "--stack", str(stack_file), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        input=stdin,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -98,44 +102,31 @@ def test_calls_list_prints_the_journal(stack_file: Path, stack: dict[str, Any]) 
 
 
 def test_crm_connect_with_a_long_lived_token_then_check(stack_file: Path, stack: dict[str, Any]) -> None:
-    import os
-
     import httpx
 
     token = httpx.post(
         f"{stack['amocrm_url']}/_sandbox/tokens", json={"long_lived": True, "ttl_seconds": 86400}, timeout=10
     ).json()["access_token"]
-    env = {
-        **os.environ,
+    # bridgectl writes the token to Secrets Manager itself: point it at the stack's moto.
+    aws = {
         "AWS_ENDPOINT_URL": stack["moto_url"],
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "eu-central-1",
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bridgectl",
-            "--stack",
-            str(stack_file),
-            "crm",
-            "connect-amocrm",
-            "ctl-amo",
-            "--url",
-            stack["amocrm_url"],
-            "--long-lived-token",
-            token,
-            "--secrets-prefix",
-            "mango-bridge/local/",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
+    connect = (
+        "crm",
+        "connect-amocrm",
+        "ctl-amo",
+        "--url",
+        stack["amocrm_url"],
+        "--long-lived-token",
+        token,
+        "--secrets-prefix",
+        "mango-bridge/local/",
     )
-    assert result.returncode == 2 and "does not exist" in result.stderr  # the tenant must be registered first
+    refused = bridgectl(stack_file, *connect, env=aws)
+    assert refused.returncode == 2 and "does not exist" in refused.stderr  # register the tenant first
     registered = bridgectl(
         stack_file,
         "tenants",
@@ -147,30 +138,8 @@ def test_crm_connect_with_a_long_lived_token_then_check(stack_file: Path, stack:
         "ctlamosalt00000",
     )
     assert registered.returncode == 0, registered.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bridgectl",
-            "--stack",
-            str(stack_file),
-            "crm",
-            "connect-amocrm",
-            "ctl-amo",
-            "--url",
-            stack["amocrm_url"],
-            "--long-lived-token",
-            token,
-            "--secrets-prefix",
-            "mango-bridge/local/",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "OK:" in result.stdout
+    connected = bridgectl(stack_file, *connect, env=aws)
+    assert connected.returncode == 0, connected.stderr + connected.stdout
+    assert "OK:" in connected.stdout
     check = bridgectl(stack_file, "crm", "check", "ctl-amo")
     assert check.returncode == 0 and check.stdout.startswith("OK:")

@@ -27,7 +27,6 @@ from pydantic import ValidationError, model_validator
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from sandbox.crm.amocrm.account import (
@@ -53,6 +52,7 @@ from sandbox.crm.amocrm.wire import (
     unauthorized,
 )
 from sandbox.faults import Clock, Fault, FaultBook, OffsetClock
+from sandbox.loopback import LoopbackServer
 
 DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-00000000a0c0"
 DEFAULT_CLIENT_SECRET = "sandbox-amocrm-client-secret-0000000000000000000000000000000000"
@@ -174,11 +174,6 @@ URL_MAP = Map(
 )
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Tests and the local stack read the request log instead."""
-
-
 @dataclass
 class ApiRequest:
     """One authenticated API request on its way to a handler."""
@@ -192,8 +187,10 @@ class ApiRequest:
         return self.request.args
 
 
-class AmoCrmSandbox:
+class AmoCrmSandbox(LoopbackServer):
     """amoCRM's API v4 with in-memory state; embeddable (`wsgi_app`) or standalone (`start`)."""
+
+    thread_name = "amocrm-sandbox"
 
     def __init__(
         self,
@@ -214,8 +211,6 @@ class AmoCrmSandbox:
         self.subdomain = subdomain
         self.clock: Clock = clock or OffsetClock()
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.store = AccountStore(self._now, lambda: self.url)
         self.incoming = IncomingLeads(self.store)
         self.seeder = Seeder(self.store)
@@ -241,40 +236,10 @@ class AmoCrmSandbox:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> AmoCrmSandbox:
-        if self._server is not None:
-            return self
-        server = make_server(
-            self.host, self.port, self.wsgi_app, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self._server = server
-        self.port = server.server_port
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="amocrm-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> AmoCrmSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """The account's base URL, where the real one is `https://<subdomain>.amocrm.ru`."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{host}:{self.port}"
+        return self.origin
 
     # -- Python API ------------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@ decision preview uses it without loading an adapter."""
 
 from __future__ import annotations
 
-from mango_bridge.policy.facts import Capabilities
-from mango_bridge.settings.model import CrmKind
+from mango_bridge.calls.model import CallAggregate
+from mango_bridge.policy.engine import Decision, decide
+from mango_bridge.policy.facts import Capabilities, CrmFacts
+from mango_bridge.settings.model import CrmKind, TenantSettings
 
 CAPABILITIES: dict[CrmKind, Capabilities] = {
     CrmKind.AMOCRM: Capabilities(
@@ -21,3 +23,8 @@ CAPABILITIES: dict[CrmKind, Capabilities] = {
 def capabilities_of(kind: CrmKind | None) -> Capabilities:
     """Without a CRM nothing can be created; calls are still decided and explained."""
     return CAPABILITIES[kind] if kind is not None else Capabilities()
+
+
+def preview(call: CallAggregate, settings: TenantSettings, facts: CrmFacts) -> Decision:
+    """The decision for a call as the tenant's CRM would be asked, without touching the CRM."""
+    return decide(call, settings, facts, capabilities_of(settings.crm.kind if settings.crm else None))
