@@ -32,7 +32,8 @@ def readme_section(
         f"| ingest throughput, one thread, DynamoDB Local | {first['events_per_second']} events/s | — |",
         f"| ingest handler, warm, p50 / p99 (DynamoDB Local round trips included) | {first['handler_ms_p50']} / "
         f"{first['handler_ms_p99']} ms | — |",
-        f"| ingest CPU per event (our process, boto included) | {first['cpu_ms_per_event']} ms | ≤ 5 ms beyond AWS calls |",
+        f"| ingest CPU per event beyond AWS calls (all of it, botocore included) | "
+        f"{first['cpu_ms_per_event_beyond_aws_calls']} ms ({first['cpu_ms_per_event']} ms) | ≤ 5 ms beyond AWS calls |",
         f"| DynamoDB writes per event | {first['ddb_writes_per_event']} | ≤ 2 |",
         f"| DynamoDB reads per event | {first['ddb_reads_per_event']} | — |",
         f"| duplicate delivery: writes / p50 | {dup['ddb_writes_per_event']} / {dup['handler_ms_p50']} ms | — |",
@@ -85,8 +86,8 @@ def main() -> int:
     print(f"   backend: {ingest['backend']}")
     print(
         f"   {first['events_per_second']} events/s on one thread; handler p50 {first['handler_ms_p50']} ms, "
-        f"p99 {first['handler_ms_p99']} ms; CPU {first['cpu_ms_per_event']} ms/event (budget 5 ms beyond AWS "
-        f"calls, this figure includes boto3)"
+        f"p99 {first['handler_ms_p99']} ms; CPU beyond AWS calls {first['cpu_ms_per_event_beyond_aws_calls']} "
+        f"ms/event (budget 5 ms; {first['cpu_ms_per_event']} ms with botocore's own work)"
     )
     print(
         f"   DynamoDB writes per event: {first['ddb_writes_per_event']} (budget ≤ 2); reads per event: "

@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from mango_bridge.calls.assembly import assemble
@@ -28,6 +29,12 @@ from mango_bridge.mango.signature import verify
 from mango_bridge.store.calls import CallStore, LooseEventStore, call_pk
 
 PING_SUFFIXES = {"ping", "events/ping"}
+
+
+@lru_cache(maxsize=8192)
+def _parse_stored(suffix: str, json_text: str) -> Notification:
+    """A warm container refolds the same call many times: parse each stored notification once."""
+    return parse_notification(suffix, json_text)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class Ingestor:
         parsed: list[Notification] = []
         for event in snapshot.events:
             try:
-                parsed.append(parse_notification(event.suffix, event.json_text))
+                parsed.append(_parse_stored(event.suffix, event.json_text))
             except MalformedNotification:
                 continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
         call = assemble(entry_id, parsed)
