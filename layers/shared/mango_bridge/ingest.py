@@ -140,16 +140,20 @@ class Ingestor:
         return f"MISC#{tenant}#{notification.kind}"
 
     def _refold(self, tenant: str, entry_id: str) -> CallAggregate | None:
-        """Recompute the aggregate when the stored one misses any stored event."""
-        snapshot = self.calls.snapshot(tenant, entry_id)
-        if snapshot.aggregate_event_count >= len(snapshot.events):
-            return None
-        parsed: list[Notification] = []
-        for event in snapshot.events:
-            try:
-                parsed.append(_parse_stored(event.suffix, event.json_text))
-            except MalformedNotification:
-                continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
-        call = assemble(entry_id, parsed)
-        self.calls.put_aggregate(tenant, call)
-        return call
+        return refold(self.calls, tenant, entry_id)
+
+
+def refold(calls: CallStore, tenant: str, entry_id: str) -> CallAggregate | None:
+    """Recompute the aggregate when the stored one misses any stored event (None when it is current)."""
+    snapshot = calls.snapshot(tenant, entry_id)
+    if snapshot.aggregate_event_count >= len(snapshot.events):
+        return None
+    parsed: list[Notification] = []
+    for event in snapshot.events:
+        try:
+            parsed.append(_parse_stored(event.suffix, event.json_text))
+        except MalformedNotification:
+            continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
+    call = assemble(entry_id, parsed)
+    calls.put_aggregate(tenant, call)
+    return call

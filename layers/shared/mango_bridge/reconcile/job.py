@@ -1,0 +1,225 @@
+"""Reconcile one tenant's Moscow day: every call in Mango's statistics must have reached the CRM.
+
+Calls the bridge never heard of get their summary rebuilt from the statistics (stored like any
+notification, so a late webhook folds in beside it); calls that exist but did not finish their CRM
+work are sent through the post-call workflow again. Executions are named per call and day, so a
+second run the same day starts nothing new, and intents already written are never written twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+
+from mango_bridge.ingest import refold
+from mango_bridge.mango.client import MangoClient
+from mango_bridge.mango.errors import MangoRejected, MangoUnavailable, error_for
+from mango_bridge.reconcile.stats import FIELDS, StatsCall, calls, day_bounds, parse_rows
+from mango_bridge.store.calls import CallStore, call_pk
+from mango_bridge.store.table import client, table_name
+from mango_bridge.store.tenants import TenantStore
+from mango_bridge.workflows.starter import PostCallStarter
+
+SYNCED = {"done", "no_crm"}
+BATCH = 50
+
+
+class Report(BaseModel):
+    tenant_id: str
+    day: str
+    started_at: str
+    finished_at: str | None = None
+    found: int = 0
+    already_synced: int = 0
+    backfilled: list[str] = Field(default_factory=list, description="Sent through post-call again")
+    restored: list[str] = Field(
+        default_factory=list, description="Never heard of: summary rebuilt from stats"
+    )
+    in_progress: list[str] = Field(
+        default_factory=list, description="Already being reconciled (a second run)"
+    )
+    failed: list[dict[str, str]] = Field(default_factory=list)
+    error: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StatsSource:
+    """`stats/request` then `stats/result`: 204 while Mango prepares the file, then a CSV stream."""
+
+    def __init__(
+        self,
+        mango: MangoClient,
+        *,
+        poll_seconds: float = 5.0,
+        max_wait_seconds: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._mango = mango
+        self._poll = poll_seconds
+        self._max_wait = max_wait_seconds
+        self._sleep = sleep
+        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0), trust_env=False)
+
+    def lines(self, day: date) -> Iterator[str]:
+        date_from, date_to = day_bounds(day)
+        answer = self._mango.call(
+            "stats/request",
+            {"date_from": str(date_from), "date_to": str(date_to), "fields": ",".join(FIELDS)},
+        )
+        key = answer.get("key")
+        if not key:
+            raise MangoRejected("stats/request answered without a key")
+        waited = 0.0
+        url = self._mango.base_url + "stats/result"
+        while True:
+            with self._http.stream("POST", url, data=self._mango.form({"key": key})) as response:
+                if response.status_code == 200:
+                    yield from response.iter_lines()
+                    return
+                if response.status_code == 404:
+                    raise MangoRejected(f"stats/result: key {key} unknown or expired", status=404)
+                if response.status_code not in (204, 429, 503):
+                    response.read()
+                    code = _code(response)
+                    raise (error_for(code, response.status_code) if code else None) or MangoUnavailable(
+                        f"stats/result: HTTP {response.status_code}", status=response.status_code
+                    )
+            if waited >= self._max_wait:
+                raise MangoUnavailable(f"statistics for {day} not ready after {self._max_wait:.0f} s")
+            self._sleep(self._poll)  # Mango asks for at least 5 s between polls
+            waited += self._poll
+
+
+def _code(response: httpx.Response) -> int | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    raw = body.get("result", body.get("code")) if isinstance(body, dict) else None
+    return int(raw) if str(raw).isdigit() else None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        source: Callable[[str], StatsSource] | None = None,
+        calls_store: CallStore | None = None,
+        starter: PostCallStarter | None = None,
+        ddb: Any | None = None,
+        table: str | None = None,
+    ) -> None:
+        self._calls = calls_store or CallStore()
+        self._starter = starter or PostCallStarter()
+        self._ddb = ddb or client("dynamodb")
+        self._table = table or table_name()
+        self._source = source or self._default_source
+
+    @staticmethod
+    def _default_source(tenant: str) -> StatsSource:
+        store = TenantStore()
+        record = store.get(tenant)
+        salt = store.get_salt(tenant) if record else None
+        if record is None or salt is None:
+            raise MangoRejected(f"tenant {tenant} has no Mango connection")
+        return StatsSource(
+            MangoClient(record.settings.mango.api_base_url, record.settings.mango.api_key, salt)
+        )
+
+    def run(self, tenant: str, day: date) -> Report:
+        report = Report(tenant_id=tenant, day=day.isoformat(), started_at=_now())
+        seen: set[str] = set()
+        batch: list[StatsCall] = []
+        try:
+            for call in calls(parse_rows(self._source(tenant).lines(day))):
+                if call.entry_id in seen:
+                    continue
+                seen.add(call.entry_id)
+                batch.append(call)
+                if len(batch) == BATCH:
+                    self._settle(tenant, day, batch, report)
+                    batch = []
+            if batch:
+                self._settle(tenant, day, batch, report)
+        except (MangoRejected, MangoUnavailable) as problem:
+            report.error = str(problem)
+        report.finished_at = _now()
+        self.save(report)
+        return report
+
+    def _states(self, tenant: str, batch: list[StatsCall]) -> dict[str, dict[str, str]]:
+        """`CALL` and `CRM` statuses of a batch of entries, in one BatchGetItem round."""
+        keys = [
+            {"PK": {"S": call_pk(tenant, c.entry_id)}, "SK": {"S": sk}}
+            for c in batch
+            for sk in ("CALL", "CRM")
+        ]
+        found: dict[str, dict[str, str]] = {}
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ProjectionExpression": "PK, SK, #s",
+                "ExpressionAttributeNames": {"#s": "status"},
+            }
+        }
+        while request:
+            answer = self._ddb.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(self._table, []):
+                entry_id = item["PK"]["S"].split("#", 2)[2]
+                found.setdefault(entry_id, {})[item["SK"]["S"]] = item.get("status", {}).get("S", "")
+            request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def _settle(self, tenant: str, day: date, batch: list[StatsCall], report: Report) -> None:
+        states = self._states(tenant, batch)
+        for call in batch:
+            report.found += 1
+            state = states.get(call.entry_id, {})
+            if state.get("CRM") in SYNCED:
+                report.already_synced += 1
+                continue
+            try:
+                if "CALL" not in state:
+                    self._calls.put_event(
+                        call_pk(tenant, call.entry_id),
+                        "summary",
+                        call.entry_id,
+                        "events/summary",
+                        call.summary_json(),
+                    )
+                    refold(self._calls, tenant, call.entry_id)
+                    report.restored.append(call.entry_id)
+                started = self._starter.start(
+                    tenant, call.entry_id, suffix=f"-rc{day:%Y%m%d}", reason="reconcile"
+                )
+            except Exception as problem:  # one call's trouble must not stop the day
+                report.failed.append(
+                    {"entry_id": call.entry_id, "error": f"{type(problem).__name__}: {problem}"}
+                )
+                continue
+            (report.backfilled if started else report.in_progress).append(call.entry_id)
+
+    def save(self, report: Report) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "PK": {"S": f"TENANT#{report.tenant_id}"},
+                "SK": {"S": f"RECONCILE#{report.day}"},
+                "doc": {"S": report.model_dump_json()},
+            },
+        )
+
+    def report(self, tenant: str, day: str) -> Report | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key={"PK": {"S": f"TENANT#{tenant}"}, "SK": {"S": f"RECONCILE#{day}"}}
+        ).get("Item")
+        return Report.model_validate_json(item["doc"]["S"]) if item else None
