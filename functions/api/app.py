@@ -22,6 +22,7 @@ from mango_bridge.merge_patch import apply_merge_patch
 from mango_bridge.settings.errors import validation_errors
 from mango_bridge.settings.model import TenantSettings, TenantUpdate, check_tenant_id
 from mango_bridge.store.admin_tokens import AdminTokens
+from mango_bridge.store.api_tokens import ApiTokens
 from mango_bridge.store.calls import MOSCOW, CallStore, LooseEventStore
 from mango_bridge.store.tenants import TenantRecord, TenantStore, VersionConflict
 
@@ -333,6 +334,42 @@ def replay_call(tenant: str, entry_id: str) -> Response:
         content_type="application/json",
         body={"tenant_id": tenant, "entry_id": entry_id, "execution_arn": arn},
     )
+
+
+@app.post("/admin/tenants/<tenant>/api-tokens")
+def issue_api_token(tenant: str) -> Response:
+    """A click-to-call token for the tenant's CRM; shown once, only its hash is kept."""
+    _authorise()
+    tenant = _tenant_id(tenant)
+    _existing(TenantStore(), tenant)
+    body = _json_object() if (app.current_event.body or "").strip() else {}
+    label = body.get("label", "")
+    if not isinstance(label, str) or len(label) > 128:
+        raise BadRequestError("label must be a string of at most 128 characters")
+    token, info = ApiTokens().issue(tenant, label.strip())
+    logger.info("api token issued", extra={"tenant": tenant, "token_id": info.token_id})
+    return Response(
+        status_code=201,
+        content_type="application/json",
+        body={**info.public(), "token": token, "note": "shown once: only its hash is stored"},
+    )
+
+
+@app.get("/admin/tenants/<tenant>/api-tokens")
+def list_api_tokens(tenant: str) -> dict[str, Any]:
+    _authorise()
+    tenant = _tenant_id(tenant)
+    return {"tenant_id": tenant, "api_tokens": [t.public() for t in ApiTokens().list(tenant)]}
+
+
+@app.delete("/admin/tenants/<tenant>/api-tokens/<token_id>")
+def revoke_api_token(tenant: str, token_id: str) -> Response:
+    _authorise()
+    tenant, token_id = _tenant_id(tenant), unquote(token_id)
+    if not ApiTokens().revoke(tenant, token_id):
+        raise NotFoundError(f"no api token {token_id} for tenant {tenant}: list them with GET …/api-tokens")
+    logger.info("api token revoked", extra={"tenant": tenant, "token_id": token_id})
+    return Response(status_code=204)
 
 
 @app.get("/admin/tenants/<tenant>/rejected")

@@ -12,6 +12,19 @@ Mango methods implemented:
   `/files/<token>` link (a second GET is 404); unknown recording → 3320.
 * `GET /vpbx/queries/recording/link/<recording_id>/<action>/<key>/<expires>/<sign>` → the same
   302 (pre-signed link; path segments are percent-decoded one by one, ids contain `/`).
+* `POST /vpbx/stats/request` {date_from, date_to, fields?, request_id?, from?, to?, call_party?} →
+  `{"key": …}`; missing date 3103, span over 31 days 3111; at most one stats request (basic or
+  extended) per `stats_rate_limit_seconds` (default 2) or HTTP 429 with Mango's body.
+  `POST /vpbx/stats/result` {key} → 204 until ready (after `stats_ready_after_polls` polls and
+  `stats_ready_after_seconds`), 404 for an unknown key, then 200 `text/csv` streamed: one row per leg
+  that reached an employee (an entry_id can repeat), one row for an entry that ended in IVR/queue,
+  `;` between values, `\n` after each row, columns in `fields` order. A key expires
+  `stats_key_ttl` seconds (default 60) after its first complete download.
+* `POST /vpbx/stats/calls/request/` {start_date, end_date (`DD.MM.YYYY[ HH:MM:SS]`, Moscow wall
+  time), limit, offset, context_type?, context_status?} → `{"key": …}`; span of 30 days or more 3111.
+  `POST /vpbx/stats/calls/result/` {key} → `status: work` (maybe with a partial first chunk) until
+  ready, then `status: complete` with `data` = per-Moscow-day chunks `{period, list, total_*}`; an
+  unknown or expired key answers `status: not-found`.
 * `POST /vpbx/commands/<anything>` → recorded in `commands` and answered `{"result": 1000}`.
   `register_method("commands/route", handler)` replaces that per method (e.g. to play the events
   the command causes).
@@ -28,7 +41,10 @@ Control endpoints (not Mango's):
 * `GET|POST /_sandbox/recordings` — list / register downloadable recordings:
   `{"recording_id": "…"}` or `{"recording_ids": […]}`. The player registers the recordings its
   scenarios announce with `events/record/added`; in process, call `register_deliveries()`.
-* `POST /_sandbox/config` — `{"error_http_status": 200}`.
+* `GET|POST|DELETE /_sandbox/history` — the calls statistics report: `{"calls": [StatsCall.as_dict()…]}`
+  (the player posts every call it plays, dropped ones included) or `{"generate": {"day": "2025-11-24",
+  "count": 100000, "seed": 1}}` for a lazily generated day; GET lists the recorded entry ids.
+* `POST /_sandbox/config` — `{"error_http_status": 200}` and the `stats_*` settings above.
 
 Faults act before any check, like a proxy or an overloaded front end in front of Mango would.
 """
@@ -39,8 +55,9 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -52,7 +69,8 @@ from mango_bridge.mango.signature import sign_recording_link, verify
 from sandbox.faults import Fault as BaseFault
 from sandbox.faults import FaultBook
 from sandbox.loopback import LoopbackServer
-from sandbox.mango.scenario import Delivery
+from sandbox.mango.scenario import MOSCOW, Delivery
+from sandbox.mango.stats import CSV_FIELDS, DEFAULT_CSV_FIELDS, CallHistory, StatsCall
 
 DEFAULT_API_KEY = "sandboxvpbxapikey0000000000"
 DEFAULT_API_SALT = "sandboxvpbxapisalt000000000000000"
@@ -66,9 +84,23 @@ NOT_POST = 3101
 RECORDING_NOT_FOUND = 3320
 INVALID_JSON = 3400
 NOT_SUPPORTED = 4001
+PERIOD_TOO_LONG = 3111
+
+STATS_CSV_MAX_SPAN = 31 * 86400
+""""Not more than one month" for the CSV statistics."""
+STATS_CALLS_MAX_SPAN = 30 * 86400 - 1
+"""Extended statistics: exactly 30 days was seen failing live, 30 days minus a second works."""
+STATS_CALLS_LIMITS = frozenset({1, 5, 10, 20, 50, 100, 500, 1000, 2000, 5000})
+CSV_CHUNK_BYTES = 64 * 1024
 
 RATE_LIMIT_BODY = {"name": "Service Unavailable", "message": "Rate limit exceeded.", "code": 0, "status": 429}
 RECORDING_ACTIONS = ("download", "play")
+STATS_SETTINGS = (
+    "stats_rate_limit_seconds",
+    "stats_ready_after_polls",
+    "stats_ready_after_seconds",
+    "stats_key_ttl",
+)
 LINK_PREFIX = "queries/recording/link/"
 
 
@@ -153,6 +185,149 @@ def recording_post(call: ApiCall) -> Response:
     return call.sandbox.redirect_to_recording(str(recording_id), str(action))
 
 
+@dataclass
+class StatsJob:
+    """One statistics request: what to report and how far along its preparation and download are."""
+
+    key: str
+    kind: str  # "csv" (stats/request) or "calls" (stats/calls/request)
+    date_from: int
+    date_to: int
+    fields: tuple[str, ...] = DEFAULT_CSV_FIELDS
+    filters: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+    limit: int = 0
+    offset: int = 0
+    created_at: float = field(default_factory=time.time)
+    polls: int = 0
+    downloaded_at: float | None = None
+
+
+def _epoch(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _csv_fields(value: Any) -> tuple[str, ...] | None:
+    """`fields` as clients send it: a comma-separated string or a JSON array; None if unusable."""
+    if value is None or value == "" or value == []:
+        return DEFAULT_CSV_FIELDS
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return None
+    names = tuple(str(item).strip() for item in items)
+    if not names or any(name not in CSV_FIELDS for name in names):
+        return None
+    return names
+
+
+def _moscow_time(value: Any) -> int | None:
+    """`DD.MM.YYYY HH:MM:SS` or `DD.MM.YYYY` (midnight) as Moscow wall time; ISO dates are refused."""
+    if not isinstance(value, str):
+        return None
+    for pattern in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y"):
+        try:
+            return int(datetime.strptime(value.strip(), pattern).replace(tzinfo=MOSCOW).timestamp())
+        except ValueError:
+            continue
+    return None
+
+
+def _party_matches(wanted: Any, extension: str, number: str) -> bool:
+    if not isinstance(wanted, dict):
+        return True
+    if wanted.get("extension") not in (None, "") and str(wanted["extension"]) != extension:
+        return False
+    return not (wanted.get("number") not in (None, "") and str(wanted["number"]) != number)
+
+
+def _as_set(value: Any) -> set[int] | None:
+    if value is None:
+        return None
+    return {int(item) for item in (value if isinstance(value, list) else [value])}
+
+
+def stats_request(call: ApiCall) -> Response:
+    """`stats/request`: validate, remember the job, hand out its key."""
+    data = call.data
+    if "date_from" not in data or "date_to" not in data:
+        return call.error(MISSING_PARAMETER, "date_from and date_to are required")
+    date_from, date_to = _epoch(data["date_from"]), _epoch(data["date_to"])
+    if date_from is None or date_to is None or date_to < date_from:
+        return call.error(BAD_PARAMETER, "date_from and date_to must be unix seconds, date_from <= date_to")
+    if date_to - date_from > STATS_CSV_MAX_SPAN:
+        return call.error(PERIOD_TOO_LONG, "the period must not exceed one month")
+    columns = _csv_fields(data.get("fields"))
+    if columns is None:
+        return call.error(BAD_PARAMETER, f"fields must be a list or comma-separated string of {CSV_FIELDS}")
+    filters = {name: data[name] for name in ("from", "to", "call_party") if isinstance(data.get(name), dict)}
+    job = call.sandbox.new_stats_job(
+        "csv", date_from, date_to, fields=columns, filters=filters, request_id=data.get("request_id")
+    )
+    body: dict[str, Any] = {"key": job.key}
+    if job.request_id is not None:
+        body["request_id"] = job.request_id
+    return json_response(body)
+
+
+def stats_result(call: ApiCall) -> Response:
+    """`stats/result`: 204 while preparing, 404 for an unknown key, else the CSV, streamed."""
+    polled = call.sandbox.poll_stats_job(str(call.data.get("key", "")), "csv")
+    if polled is None:
+        return Response(status=404)
+    job, ready = polled
+    if not ready:
+        return Response(status=204)
+    return Response(call.sandbox.csv_chunks(job), status=200, mimetype="text/csv")
+
+
+def stats_calls_request(call: ApiCall) -> Response:
+    """`stats/calls/request/`: the extended statistics' job, with Mango's live-observed checks."""
+    data = call.data
+    missing = [name for name in ("start_date", "end_date", "limit", "offset") if name not in data]
+    if missing:
+        return call.error(MISSING_PARAMETER, f"required: {', '.join(missing)}")
+    start, end = _moscow_time(data["start_date"]), _moscow_time(data["end_date"])
+    if start is None or end is None or end < start:
+        return call.error(BAD_PARAMETER, "start_date/end_date must be 'DD.MM.YYYY HH:MM:SS', start <= end")
+    if end - start > STATS_CALLS_MAX_SPAN:
+        return call.error(PERIOD_TOO_LONG, "the period must be shorter than 30 days")
+    limit, offset = _epoch(data["limit"]), _epoch(data["offset"])
+    if limit not in STATS_CALLS_LIMITS or offset is None:
+        return call.error(BAD_PARAMETER, f"limit must be one of {sorted(STATS_CALLS_LIMITS)}, offset >= 0")
+    try:
+        filters = {
+            name: _as_set(data.get(name))
+            for name in ("context_type", "context_status")
+            if data.get(name) is not None
+        }
+    except (TypeError, ValueError):
+        return call.error(BAD_PARAMETER, "context_type and context_status are integers")
+    job = call.sandbox.new_stats_job("calls", start, end, filters=filters, limit=limit, offset=offset)
+    return json_response({"key": job.key})
+
+
+def stats_calls_result(call: ApiCall) -> Response:
+    """`stats/calls/result/`: `work` (maybe with a partial first chunk) until ready, then `complete`."""
+    sandbox = call.sandbox
+    polled = sandbox.poll_stats_job(str(call.data.get("key", "")), "calls")
+    if polled is None:
+        return call.ok(status="not-found", data=[])
+    job, ready = polled
+    if not ready:
+        chunks = sandbox.calls_chunks(job)
+        partial = [{**chunks[0], "list": chunks[0]["list"][: len(chunks[0]["list"]) // 2]}] if chunks else []
+        return call.ok(status="work", data=partial)
+    chunks = sandbox.calls_chunks(job)
+    sandbox.mark_downloaded(job)
+    return call.ok(status="complete", data=chunks)
+
+
 class MangoApiSandbox(LoopbackServer):
     """Mango's API on 127.0.0.1 with in-memory state; embeddable (`wsgi_app`) or standalone (`start`)."""
 
@@ -166,14 +341,31 @@ class MangoApiSandbox(LoopbackServer):
         api_key: str = DEFAULT_API_KEY,
         api_salt: str = DEFAULT_API_SALT,
         error_http_status: int = 420,
+        stats_rate_limit_seconds: float = 2.0,
+        stats_ready_after_polls: int = 1,
+        stats_ready_after_seconds: float = 0.0,
+        stats_key_ttl: float = 60.0,
     ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
         self.api_salt = api_salt
         self.error_http_status = error_http_status
+        self.stats_rate_limit_seconds = stats_rate_limit_seconds
+        self.stats_ready_after_polls = stats_ready_after_polls
+        self.stats_ready_after_seconds = stats_ready_after_seconds
+        self.stats_key_ttl = stats_key_ttl
+        self.history = CallHistory()
         self._lock = threading.RLock()
-        self._methods: dict[str, MethodHandler] = {"queries/recording/post": recording_post}
+        self._methods: dict[str, MethodHandler] = {
+            "queries/recording/post": recording_post,
+            "stats/request": stats_request,
+            "stats/result": stats_result,
+            "stats/calls/request": stats_calls_request,
+            "stats/calls/result": stats_calls_result,
+        }
+        self._stats_jobs: dict[str, StatsJob] = {}
+        self._last_stats_request = float("-inf")
         self._requests: list[ReceivedRequest] = []
         self._commands: list[dict[str, Any]] = []
         self._recordings: dict[str, Recording] = {}
@@ -219,6 +411,8 @@ class MangoApiSandbox(LoopbackServer):
                 "downloads": list(self._downloads),
                 "faults": self._faults.dump(),
                 "error_http_status": self.error_http_status,
+                "history": len(self.history),
+                "stats_jobs": len(self._stats_jobs),
             }
 
     def reset(self) -> None:
@@ -229,6 +423,9 @@ class MangoApiSandbox(LoopbackServer):
             self._links.clear()
             self._downloads.clear()
             self._faults.clear()
+            self._stats_jobs.clear()
+            self._last_stats_request = float("-inf")
+        self.history.clear()
 
     def add_recording(self, recording_id: str, *, audio: bytes | None = None) -> None:
         with self._lock:
@@ -247,6 +444,119 @@ class MangoApiSandbox(LoopbackServer):
                 self.add_recording(recording_id)
                 added.append(recording_id)
         return added
+
+    def record_history(self, calls: Iterable[StatsCall]) -> int:
+        """Calls the statistics report (replacing earlier ones with the same entry_id)."""
+        return self.history.record(calls)
+
+    # -- statistics jobs -------------------------------------------------------------------------
+
+    def stats_rate_limited(self) -> bool:
+        """Mango allows one `/stats…` request per 2 s per product; a refused request does not count."""
+        if not self.stats_rate_limit_seconds:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_stats_request < self.stats_rate_limit_seconds:
+                return True
+            self._last_stats_request = now
+        return False
+
+    def new_stats_job(self, kind: str, date_from: int, date_to: int, **options: Any) -> StatsJob:
+        job = StatsJob(secrets.token_hex(16), kind, date_from, date_to, **options)
+        with self._lock:
+            self._stats_jobs[job.key] = job
+        return job
+
+    def stats_job(self, key: str) -> StatsJob | None:
+        with self._lock:
+            job = self._stats_jobs.get(key)
+            if job and job.downloaded_at is not None and time.time() - job.downloaded_at > self.stats_key_ttl:
+                del self._stats_jobs[key]
+                return None
+            return job
+
+    def poll_stats_job(self, key: str, kind: str) -> tuple[StatsJob, bool] | None:
+        """The job and whether it is ready; None for an unknown, expired or other-kind key."""
+        job = self.stats_job(key)
+        if job is None or job.kind != kind:
+            return None
+        with self._lock:
+            job.polls += 1
+            waited = time.time() - job.created_at >= self.stats_ready_after_seconds
+            ready = job.downloaded_at is not None or (job.polls > self.stats_ready_after_polls and waited)
+        return job, ready
+
+    def mark_downloaded(self, job: StatsJob) -> None:
+        """Start the key's remaining lifetime at its first complete download."""
+        with self._lock:
+            if job.downloaded_at is None:
+                job.downloaded_at = time.time()
+
+    def stats_calls(self, job: StatsJob) -> Iterator[StatsCall]:
+        return self.history.calls(job.date_from, job.date_to)
+
+    def csv_chunks(self, job: StatsJob) -> Iterator[bytes]:
+        """The CSV body in ~64 KiB pieces, built while the client reads it."""
+        wanted_from, wanted_to, either = (job.filters.get(name) for name in ("from", "to", "call_party"))
+        buffer: list[str] = []
+        size = 0
+        for call in self.stats_calls(job):
+            for leg, row in zip(call.rows, call.csv_rows(job.fields), strict=True):
+                if job.filters and not (
+                    _party_matches(wanted_from, leg.from_extension, leg.from_number)
+                    and _party_matches(wanted_to, leg.to_extension, leg.to_number)
+                    and (
+                        either is None
+                        or _party_matches(either, leg.from_extension, leg.from_number)
+                        or _party_matches(either, leg.to_extension, leg.to_number)
+                    )
+                ):
+                    continue
+                buffer.append(row)
+                buffer.append("\n")
+                size += len(row) + 1
+                if size >= CSV_CHUNK_BYTES:
+                    yield "".join(buffer).encode()
+                    buffer.clear()
+                    size = 0
+        if buffer:
+            yield "".join(buffer).encode()
+        self.mark_downloaded(job)
+
+    def calls_chunks(self, job: StatsJob) -> list[dict[str, Any]]:
+        """One page (limit/offset over entries in start order) grouped into per-Moscow-day chunks."""
+        types, statuses = job.filters.get("context_type"), job.filters.get("context_status")
+        chunks: dict[date, dict[str, Any]] = {}
+        skipped = taken = 0
+        for call in self.stats_calls(job):
+            item = call.context()
+            if (types and item["context_type"] not in types) or (
+                statuses is not None and item["context_status"] not in statuses
+            ):
+                continue
+            if skipped < job.offset:
+                skipped += 1
+                continue
+            if taken >= job.limit:
+                break
+            taken += 1
+            day = datetime.fromtimestamp(call.start, MOSCOW).date()
+            chunk = chunks.setdefault(
+                day,
+                {
+                    "list": [],
+                    "period": day.isoformat(),
+                    "total_talks_duration": 0,
+                    "total_calls_duration": 0,
+                    "total_calls_count": 0,
+                },
+            )
+            chunk["list"].append(item)
+            chunk["total_talks_duration"] += item["talk_duration"]
+            chunk["total_calls_duration"] += item["duration"]
+            chunk["total_calls_count"] += 1
+        return list(chunks.values())
 
     def add_fault(self, fault: Fault | dict[str, Any]) -> Fault:
         return self._faults.add(fault)
@@ -344,6 +654,8 @@ class MangoApiSandbox(LoopbackServer):
             return self.error_response(INVALID_JSON, "json is not valid JSON"), json_text, None
         if not isinstance(data, dict):
             return self.error_response(BAD_PARAMETER, "json must be an object"), json_text, data
+        if path in ("stats/request", "stats/calls/request") and self.stats_rate_limited():
+            return json_response(RATE_LIMIT_BODY, status=429), json_text, data
         call = ApiCall(self, path, json_text, data)
         if path.startswith("commands/"):
             with self._lock:
@@ -415,10 +727,18 @@ class MangoApiSandbox(LoopbackServer):
                 return self._control_faults(request.method, body)
             if what == "recordings":
                 return self._control_recordings(request.method, body)
+            if what == "history":
+                return self._control_history(request.method, body)
             if what == "config" and request.method == "POST":
                 if "error_http_status" in body:
                     self.error_http_status = int(body["error_http_status"])
-                return json_response({"error_http_status": self.error_http_status})
+                for name in STATS_SETTINGS:
+                    if name in body:
+                        setattr(self, name, type(getattr(self, name))(body[name]))
+                return json_response(
+                    {"error_http_status": self.error_http_status}
+                    | {name: getattr(self, name) for name in STATS_SETTINGS}
+                )
         except (ValidationError, TypeError, ValueError) as exc:
             return json_response({"error": str(exc)}, 400)
         return json_response({"error": f"no control endpoint {request.method} /_sandbox/{what}"}, 404)
@@ -441,6 +761,21 @@ class MangoApiSandbox(LoopbackServer):
                         raise ValueError("recording_id or recording_ids is required")
                     self.add_recording(str(recording_id))
         return json_response({"recordings": self.state()["recordings"]})
+
+    def _control_history(self, method: str, body: Any) -> Response:
+        if method == "POST":
+            calls = body.get("calls", []) if isinstance(body, dict) else body
+            self.record_history(StatsCall.from_dict(item) for item in calls)
+            generate = body.get("generate") if isinstance(body, dict) else None
+            if generate:
+                self.history.add_generated_day(
+                    date.fromisoformat(str(generate["day"])),
+                    int(generate["count"]),
+                    int(generate.get("seed", 0)),
+                )
+        elif method == "DELETE":
+            self.history.clear()
+        return json_response({"entry_ids": self.history.entry_ids()})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ Library use (tests, the local stack)::
     rendered = render(load_scenario("incoming-answered"), base_time=1_764_000_000, seed=7)
     deliveries = reorder(rendered.deliveries, seed=7, duplicate=0.2, shuffle=True, window=3)
     statuses = post(deliveries, to_url="http://127.0.0.1:3000/mango/demo/", api_key=..., api_salt=...)
+    kept, dropped_entry_ids = drop_calls(rendered, fraction=0.1, seed=7)  # webhooks that never arrive
 
 Command line: ``python -m sandbox play FILE… --to URL --key K --salt S`` (see ``--help``).
 """
@@ -41,6 +42,7 @@ from sandbox.mango.scenario import (
     resolve_scenario,
     scenarios_dir,
 )
+from sandbox.mango.stats import dumps_calls, history_from_deliveries
 
 __all__ = [
     "MOSCOW",
@@ -48,6 +50,7 @@ __all__ = [
     "Rendered",
     "Scenario",
     "ScenarioError",
+    "drop_calls",
     "form_fields",
     "list_scenarios",
     "load_scenario",
@@ -99,6 +102,28 @@ def reorder(
         keyed.sort(key=lambda entry: (entry[0], entry[1]))
         items = [item for _, _, item in keyed]
     return items
+
+
+def drop_calls(rendered: Rendered, fraction: float, seed: int) -> tuple[list[Delivery], list[str]]:
+    """The deliveries without any notification of `fraction` of the entries, and those entries' ids.
+
+    Whole entries vanish (every events/* with their entry_id and the command results written for
+    them), as when Mango's webhooks never reach the bridge; statistics still report these calls, which
+    is what the nightly reconciliation has to find.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction is a probability, got {fraction}")
+    entry_ids = list(dict.fromkeys(rendered.entry_ids.values()))
+    count = round(len(entry_ids) * fraction)
+    dropped = sorted(random.Random(seed).sample(entry_ids, count), key=entry_ids.index)
+    gone = set(dropped)
+    gone_names = {name for name, entry_id in rendered.entry_ids.items() if entry_id in gone}
+    kept = [
+        delivery
+        for delivery in rendered.deliveries
+        if delivery.entry not in gone_names and delivery.data.get("entry_id") not in gone
+    ]
+    return kept, dropped
 
 
 def form_fields(delivery: Delivery, *, api_key: str, api_salt: str) -> dict[str, str]:
@@ -227,6 +252,14 @@ def add_play_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="send each delivery a second time with probability P",
     )
+    parser.add_argument(
+        "--drop-calls",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="never deliver any notification of this fraction of the calls (entries); the Mango API "
+        "sandbox still reports them in statistics",
+    )
     parser.add_argument("--shuffle", action="store_true", help="deliver in a random order")
     parser.add_argument(
         "--window",
@@ -263,7 +296,18 @@ def run_play(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    deliveries = sorted((d for play in plays for d in play.deliveries), key=lambda d: d.at)
+    everything = sorted((d for play in plays for d in play.deliveries), key=lambda d: d.at)
+    dropped: list[str] = []
+    try:
+        kept: list[Delivery] = []
+        for index, play in enumerate(plays):
+            play_kept, play_dropped = drop_calls(play, args.drop_calls, seed + index)
+            kept.extend(play_kept)
+            dropped.extend(play_dropped)
+    except ValueError as exc:
+        print(f"error: --drop-calls: {exc}", file=sys.stderr)
+        return 2
+    deliveries = sorted(kept, key=lambda d: d.at)
     deliveries = reorder(
         deliveries, seed=seed, duplicate=args.duplicate, shuffle=args.shuffle, window=args.window
     )
@@ -272,6 +316,7 @@ def run_play(args: argparse.Namespace) -> int:
             print(f"{delivery.suffix} {delivery.json_text}")
         if args.show_expect:
             print_expectations(plays)
+        print_dropped(dropped)
         return 0
 
     stack = read_stack_file(args.stack)
@@ -292,7 +337,11 @@ def run_play(args: argparse.Namespace) -> int:
         with local_client() as client:
             mango_api = args.mango_api or mango.get("api_url")
             if mango_api:
-                register_recordings(client, mango_api, ready_recording_ids(deliveries))
+                register_recordings(client, mango_api, ready_recording_ids(everything))
+                try:
+                    record_history(client, mango_api, everything)
+                except httpx.HTTPError as exc:
+                    print(f"warning: statistics will miss these calls: {mango_api}: {exc}", file=sys.stderr)
             statuses = post(
                 deliveries,
                 to_url=to_url,
@@ -314,19 +363,43 @@ def run_play(args: argparse.Namespace) -> int:
     )
     if args.show_expect:
         print_expectations(plays)
+    print_dropped(dropped)
     failed = [(d, s) for d, s in zip(deliveries, statuses, strict=True) if s != 200]
     for delivery, status in failed[:20]:
         print(f"FAILED {status} {delivery.suffix} {delivery.describe()}", file=sys.stderr)
     return 1 if failed else 0
 
 
+def _sandbox_root(mango_api_url: str) -> str:
+    return re.sub(r"vpbx/?$", "", mango_api_url.rstrip("/") + "/")
+
+
 def register_recordings(client: httpx.Client, mango_api_url: str, recording_ids: Sequence[str]) -> None:
     """Tell the Mango API sandbox which recordings exist, so the bridge's downloads succeed."""
     if not recording_ids:
         return
-    root = re.sub(r"vpbx/?$", "", mango_api_url.rstrip("/") + "/")
-    response = client.post(f"{root}_sandbox/recordings", json={"recording_ids": list(recording_ids)})
+    response = client.post(
+        f"{_sandbox_root(mango_api_url)}_sandbox/recordings", json={"recording_ids": list(recording_ids)}
+    )
     response.raise_for_status()
+
+
+def record_history(client: httpx.Client, mango_api_url: str, deliveries: Sequence[Delivery]) -> None:
+    """Give the Mango API sandbox every played call (dropped ones too) for its statistics."""
+    calls = history_from_deliveries(deliveries)
+    if not calls:
+        return
+    response = client.post(
+        f"{_sandbox_root(mango_api_url)}_sandbox/history",
+        content=dumps_calls(calls),
+        headers={"Content-Type": "application/json"},
+    )
+    response.raise_for_status()
+
+
+def print_dropped(entry_ids: Sequence[str]) -> None:
+    if entry_ids:
+        print(f"dropped {len(entry_ids)} call(s), no notification sent: {' '.join(entry_ids)}")
 
 
 def print_expectations(plays: Sequence[Rendered]) -> None:

@@ -442,7 +442,7 @@ def test_commands_are_recorded_and_acknowledged(mango: MangoApiSandbox, client: 
 
 
 def test_unknown_methods_say_so(mango: MangoApiSandbox, client: httpx.Client) -> None:
-    response = client.post(mango.url + "stats/request", data=signed({"date_from": "1", "date_to": "2"}))
+    response = client.post(mango.url + "account/balance", data=signed({"date_from": "1", "date_to": "2"}))
     assert response.status_code == 404
     assert response.json()["result"] == 4001
 

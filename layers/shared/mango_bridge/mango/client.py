@@ -123,6 +123,58 @@ class MangoClient:
         self.call("commands/callback", payload)
         return command_id
 
+    def hangup(self, call_id: str, *, command_id: str | None = None) -> str:
+        """End a leg; on a transfer's new leg this cancels the transfer (§5.8)."""
+        command_id = command_id or new_command_id("hangup")
+        self.call("commands/call/hangup", {"command_id": command_id, "call_id": call_id})
+        return command_id
+
+    def transfer(
+        self,
+        call_id: str,
+        to_number: str,
+        *,
+        method: str,
+        initiator: str,
+        command_id: str | None = None,
+    ) -> str:
+        """`method` is Mango's own word: `blind`, or `hold` for a consultative transfer."""
+        command_id = command_id or new_command_id("transfer")
+        payload: dict[str, Any] = {
+            "command_id": command_id,
+            "call_id": call_id,
+            "method": method,
+            "to_number": to_number,
+            "initiator": initiator,
+        }
+        self.call("commands/transfer", payload)
+        return command_id
+
+    def calls_connect(
+        self,
+        holded_call_id: str,
+        transferred_call_id: str,
+        transfer_initiator_number: str,
+        *,
+        command_id: str | None = None,
+    ) -> str:
+        """Complete a consultative transfer: join the held party to the consulted one."""
+        command_id = command_id or new_command_id("connect")
+        payload: dict[str, Any] = {
+            "command_id": command_id,
+            "holded_call_id": holded_call_id,
+            "transfer_initiator_number": transfer_initiator_number,
+            "transferred_call_id": transferred_call_id,
+        }
+        self.call("commands/calls_connect", payload)
+        return command_id
+
+    def transfer_cancel(self, call_id: str, *, command_id: str | None = None) -> str:
+        """Give up a consultative transfer: the held call (`call_id` of the OnHold) comes back."""
+        command_id = command_id or new_command_id("transfer-cancel")
+        self.call("commands/transfer_cancel", {"command_id": command_id, "call_id": call_id})
+        return command_id
+
     def close(self) -> None:
         self._http.close()
 
