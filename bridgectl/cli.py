@@ -207,6 +207,46 @@ def _crm(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    if args.action == "run":
+        result = api.call("POST", f"/admin/tenants/{args.tenant}/reconciliations", json={"day": args.day})
+        print(
+            f"reconciliation of {args.day} started for {args.tenant}; report: bridgectl reconcile report "
+            f"{args.tenant} --day {args.day}"
+        )
+        return 0 if result.get("status") == "started" else 1
+    report = api.call("GET", f"/admin/tenants/{args.tenant}/reconciliations/{args.day}")
+    if args.format in ("json", "yaml"):
+        _print(report, args.format)
+    else:
+        print(
+            f"{report['tenant_id']} {report['day']}: {report['found']} calls in Mango, "
+            f"{report['already_synced']} already in the CRM, {len(report['backfilled'])} sent again "
+            f"({len(report['restored'])} never heard of), {len(report['in_progress'])} in progress, "
+            f"{len(report['failed'])} failed" + (f"; error: {report['error']}" if report.get("error") else "")
+        )
+        for failure in report["failed"]:
+            print(f"  failed {failure['entry_id']}: {failure['error']}")
+    return 0
+
+
+def _api_tokens(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    path = f"/admin/tenants/{args.tenant}/api-tokens"
+    if args.action == "issue":
+        result = api.call("POST", path, json={"label": args.label})
+        print(result["token"])
+        print("Give it to the CRM integration; only its hash is stored.", file=sys.stderr)
+    elif args.action == "list":
+        for token in api.call("GET", path)["api_tokens"]:
+            print(f"{token['id']}  {token.get('label', '')}  created {token.get('created_at')}")
+    else:
+        api.call("DELETE", f"{path}/{args.token_id}")
+        print(f"revoked {args.token_id}")
+    return 0
+
+
 def _admin_token(args: argparse.Namespace) -> int:
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
@@ -293,6 +333,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups.choices["crm"].set_defaults(run=_crm)
 
+    reconcile = groups.add_parser("reconcile", help="the missing-call sync (F30)").add_subparsers(
+        dest="action", required=True
+    )
+    for name, text in (("run", "sync one Moscow day now"), ("report", "what the sync of a day did")):
+        sub = reconcile.add_parser(name, help=text)
+        sub.add_argument("tenant")
+        sub.add_argument("--day", required=True, help="YYYY-MM-DD, a Moscow business day")
+    groups.choices["reconcile"].set_defaults(run=_reconcile)
+
+    api_tokens = groups.add_parser(
+        "api-tokens", help="click-to-call tokens for a tenant's CRM"
+    ).add_subparsers(dest="action", required=True)
+    issue_api = api_tokens.add_parser("issue")
+    issue_api.add_argument("tenant")
+    issue_api.add_argument("--label", default="crm")
+    api_tokens.add_parser("list").add_argument("tenant")
+    revoke = api_tokens.add_parser("revoke")
+    revoke.add_argument("tenant")
+    revoke.add_argument("token_id")
+    groups.choices["api-tokens"].set_defaults(run=_api_tokens)
+
     tokens = groups.add_parser("admin-token", help="admin API tokens").add_subparsers(
         dest="action", required=True
     )
@@ -308,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.format == "table" and args.group != "calls":
+    if args.format == "table" and args.group not in ("calls", "reconcile"):
         args.format = "yaml"
     try:
         return int(args.run(args))

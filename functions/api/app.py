@@ -372,6 +372,53 @@ def revoke_api_token(tenant: str, token_id: str) -> Response:
     return Response(status_code=204)
 
 
+@app.post("/admin/tenants/<tenant>/reconciliations")
+def start_reconciliation(tenant: str) -> Response:
+    """Run the missing-call sync for one Moscow day now (the nightly run does the previous day)."""
+    _authorise()
+    import json
+    import os
+    from datetime import date
+
+    from mango_bridge.store.table import client
+
+    tenant = _tenant_id(tenant)
+    day = str(_json_object().get("day", ""))
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise BadRequestError("day must be YYYY-MM-DD (a Moscow business day)") from None
+    if TenantStore().get(tenant) is None:
+        raise NotFoundError(f"tenant {tenant} does not exist")
+    client("lambda").invoke(
+        FunctionName=os.environ["RECONCILE_FUNCTION_NAME"],
+        InvocationType="Event",
+        Payload=json.dumps({"tenant": tenant, "day": day}).encode(),
+    )
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body={
+            "tenant_id": tenant,
+            "day": day,
+            "status": "started",
+            "report": f"/admin/tenants/{tenant}/reconciliations/{day}",
+        },
+    )
+
+
+@app.get("/admin/tenants/<tenant>/reconciliations/<day>")
+def get_reconciliation(tenant: str, day: str) -> dict[str, Any]:
+    """What the sync found for a day: already synced, backfilled, restored, failed (with entry ids)."""
+    _authorise()
+    from mango_bridge.reconcile.job import Reconciler
+
+    report = Reconciler.read_report(_tenant_id(tenant), day)
+    if report is None:
+        raise NotFoundError(f"no reconciliation of {day} for tenant {tenant} yet")
+    return report.model_dump()
+
+
 @app.get("/admin/tenants/<tenant>/rejected")
 def list_rejected(tenant: str) -> dict[str, Any]:
     _authorise()

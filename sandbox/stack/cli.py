@@ -26,6 +26,7 @@ def _start(args: argparse.Namespace) -> LocalStack:
     ).start()
     stack.issue_admin_token()
     stack.register_tenant()
+    stack.enable_click_to_call()
     path = stack.write_state()
     print(f"Local stack is up. Admin token: {stack.admin_token}")
     print(f"Mango webhook URL for tenant '{stack.tenant_id}': {stack.ingest_url()}")

@@ -55,6 +55,7 @@ class LocalStack:
     mango_api_salt: str = ""
     dynamodb_backend: str = ""
     time_scale: float = 1 / 60
+    click_to_call_token: str = ""
     _stoppers: list[Any] = field(default_factory=list)
 
     def log(self, text: str) -> None:
@@ -266,6 +267,22 @@ class LocalStack:
             **DEMO_CRM_SETTINGS,
         }
 
+    def enable_click_to_call(self, tenant_id: str | None = None) -> str:
+        """A click-to-call token for the tenant, and Mango's side of `commands/callback`: the sandbox
+        rings "the employee", then "the customer", and posts the events back like the PBX would."""
+        from mango_bridge.store.api_tokens import ApiTokens
+        from sandbox.mango.commands import install_callback
+
+        tenant_id = tenant_id or self.tenant_id
+        install_callback(
+            self.mango,
+            to_url=self.ingest_url(tenant_id),
+            api_key=self.mango_api_key,
+            api_salt=self.mango_api_salt,
+        )
+        self.click_to_call_token, _ = ApiTokens().issue(tenant_id, "local stack")
+        return self.click_to_call_token
+
     def ingest_url(self, tenant_id: str | None = None) -> str:
         return f"{self.front.url}/mango/{tenant_id or self.tenant_id}/"
 
@@ -289,6 +306,7 @@ class LocalStack:
             },
             "moto_url": self.moto_url,
             "amocrm_url": self.amocrm.url,
+            "click_to_call": {"url": f"{self.front.url}/api/v1/calls", "token": self.click_to_call_token},
         }
 
     def write_state(self) -> Path | None:

@@ -80,6 +80,19 @@ def install_lambda_dispatch(runtime: LambdaRuntime, log: Callable[[str], None]) 
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": "ResourceNotFound", "errorMessage": function_name}).encode()
         event = json.loads(body) if body else {}
+        invocation_type = next(
+            (v for k, v in (headers or {}).items() if k.lower() == "x-amz-invocation-type"), ""
+        )
+        if invocation_type == "Event":  # asynchronous, as Lambda does it: accepted now, run in the background
+
+            def run() -> None:
+                try:
+                    runtime.invoke(logical_id, event)
+                except Exception as error:
+                    log(f"{logical_id} (async) raised {type(error).__name__}: {error}")
+
+            threading.Thread(target=run, daemon=True, name=f"async-{logical_id}").start()
+            return b""
         try:
             result = runtime.invoke(logical_id, event)
         except Exception as error:  # a function error, as Lambda reports it

@@ -218,8 +218,14 @@ class Reconciler:
             },
         )
 
-    def report(self, tenant: str, day: str) -> Report | None:
-        item = self._ddb.get_item(
-            TableName=self._table, Key={"PK": {"S": f"TENANT#{tenant}"}, "SK": {"S": f"RECONCILE#{day}"}}
-        ).get("Item")
+    @staticmethod
+    def read_report(tenant: str, day: str, ddb: Any | None = None, table: str | None = None) -> Report | None:
+        item = (
+            (ddb or client("dynamodb"))
+            .get_item(
+                TableName=table or table_name(),
+                Key={"PK": {"S": f"TENANT#{tenant}"}, "SK": {"S": f"RECONCILE#{day}"}},
+            )
+            .get("Item")
+        )
         return Report.model_validate_json(item["doc"]["S"]) if item else None
