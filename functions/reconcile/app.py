@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reconciler = Reconciler()
     results = {}
     for tenant in tenants:
-        report = reconciler.run(tenant, day)
+        report = reconciler.run(tenant, day, dry_run=bool(event.get("dry_run")))
         metrics.add_metric(name="CallsBackfilled", unit=MetricUnit.Count, value=len(report.backfilled))
         metrics.add_metric(name="CallsRestored", unit=MetricUnit.Count, value=len(report.restored))
         logger.info(

@@ -27,6 +27,8 @@ from mango_bridge.workflows.starter import PostCallStarter
 
 SYNCED = {"done", "no_crm"}
 BATCH = 50
+MAX_REPORT_BYTES = 300_000
+MAX_LISTED = 1000
 
 
 class Report(BaseModel):
@@ -45,6 +47,9 @@ class Report(BaseModel):
     )
     failed: list[dict[str, str]] = Field(default_factory=list)
     error: str | None = None
+    dry_run: bool = Field(default=False, description="Only counted: nothing was restored or sent again")
+    totals: dict[str, int] = Field(default_factory=dict, description="List lengths, before any truncation")
+    truncated: bool = Field(default=False, description="Lists cut to fit the stored item (totals are exact)")
 
 
 def _now() -> str:
@@ -135,8 +140,8 @@ class Reconciler:
             MangoClient(record.settings.mango.api_base_url, record.settings.mango.api_key, salt)
         )
 
-    def run(self, tenant: str, day: date) -> Report:
-        report = Report(tenant_id=tenant, day=day.isoformat(), started_at=_now())
+    def run(self, tenant: str, day: date, *, dry_run: bool = False) -> Report:
+        report = Report(tenant_id=tenant, day=day.isoformat(), started_at=_now(), dry_run=dry_run)
         seen: set[str] = set()
         batch: list[StatsCall] = []
         try:
@@ -187,6 +192,9 @@ class Reconciler:
             if state.get("CRM") in SYNCED:
                 report.already_synced += 1
                 continue
+            if report.dry_run:
+                (report.backfilled if "CALL" in state else report.restored).append(call.entry_id)
+                continue
             try:
                 if "CALL" not in state:
                     self._calls.put_event(
@@ -209,6 +217,12 @@ class Reconciler:
             (report.backfilled if started else report.in_progress).append(call.entry_id)
 
     def save(self, report: Report) -> None:
+        """Stored whole when it fits a DynamoDB item; a day of thousands of restores keeps its first ids."""
+        lists = ("backfilled", "restored", "in_progress", "failed")
+        report.totals = {name: len(getattr(report, name)) for name in lists}
+        if len(report.model_dump_json()) > MAX_REPORT_BYTES:
+            report = report.model_copy(update={**{name: getattr(report, name)[:MAX_LISTED] for name in lists},
+                                               "truncated": True})
         self._ddb.put_item(
             TableName=self._table,
             Item={
