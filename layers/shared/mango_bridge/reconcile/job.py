@@ -221,8 +221,9 @@ class Reconciler:
         lists = ("backfilled", "restored", "in_progress", "failed")
         report.totals = {name: len(getattr(report, name)) for name in lists}
         if len(report.model_dump_json()) > MAX_REPORT_BYTES:
-            report = report.model_copy(update={**{name: getattr(report, name)[:MAX_LISTED] for name in lists},
-                                               "truncated": True})
+            report = report.model_copy(
+                update={**{name: getattr(report, name)[:MAX_LISTED] for name in lists}, "truncated": True}
+            )
         self._ddb.put_item(
             TableName=self._table,
             Item={
