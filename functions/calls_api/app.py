@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
@@ -20,11 +19,10 @@ from mango_bridge.click_to_call import (
 from mango_bridge.mango.client import MangoClient
 from mango_bridge.mango.errors import MangoError
 from mango_bridge.store.api_tokens import ApiTokens
-from mango_bridge.store.tenants import TenantRecord, TenantStore
+from mango_bridge.store.tenants import TenantRecord, TenantStore, mango_client_for
 
 logger = Logger()
 app = APIGatewayHttpResolver()
-_http: httpx.Client | None = None
 
 
 @app.exception_handler(ClickToCallError)
@@ -64,16 +62,12 @@ def _tenant() -> TenantRecord:
 
 
 def _mango(record: TenantRecord) -> MangoClient:
-    global _http
-    salt = TenantStore().get_salt(record.tenant_id)
-    if not salt:
+    mango = mango_client_for(record.tenant_id, record=record)
+    if mango is None:
         raise ClickToCallError(
             409, "tenant_incomplete", f"tenant {record.tenant_id} has no Mango API salt: register it first"
         )
-    if _http is None:
-        _http = httpx.Client(timeout=5.0, trust_env=False)
-    mango = record.settings.mango
-    return MangoClient(mango.api_base_url, mango.api_key, salt, http=_http)
+    return mango
 
 
 def _json_object(*, optional: bool = False) -> dict[str, Any]:

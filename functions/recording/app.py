@@ -6,10 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mango_bridge.mango.client import MangoClient
 from mango_bridge.mango.errors import MangoError, MangoUnavailable
 from mango_bridge.recording_links import RecordingLinkFactory, read_token
-from mango_bridge.store.tenants import TenantStore
+from mango_bridge.store.tenants import mango_client_for
 
 logger = Logger()
 _links = RecordingLinkFactory()
@@ -30,12 +29,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     recording_id = read_token(_links.key(), tenant, token)
     if recording_id is None:
         return _text(404, "No such recording link.")
-    store = TenantStore()
-    record = store.get(tenant)
-    salt = store.get_salt(tenant) if record else None
-    if record is None or salt is None:
+    mango = mango_client_for(tenant)
+    if mango is None:
         return _text(404, "No such recording link.")
-    mango = MangoClient(record.settings.mango.api_base_url, record.settings.mango.api_key, salt)
     try:
         target = mango.recording_link(recording_id, "play")
     except MangoUnavailable:
@@ -43,6 +39,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except MangoError as problem:
         logger.warning("recording link refused", extra={"code": problem.code})
         return _text(404, "The recording is not (or no longer) in Mango's storage.")
-    finally:
-        mango.close()
     return {"statusCode": 302, "headers": {"location": target, "cache-control": "no-store"}, "body": ""}

@@ -56,11 +56,15 @@ def test_f5_missed_in_ivr_goes_to_unsorted_with_the_ivr_responsible(
     caller = fresh_number()
     landed(stack, admin, play(stack, "missed-ivr", caller, seed=43))
     (item,) = unsorted_for(amo, caller)
-    lead = item["_embedded"]["leads"][0] if item.get("_embedded", {}).get("leads") else None
+    unsorted_lead = item["lead_id"]
     held = held_for(amo, caller)
-    assert len(held["notes"]) == 1 and held["notes"][0]["params"]["call_status"] == 6
-    assert held["notes"][0]["responsible_user_id"] == 8000001
-    assert lead is None or lead.get("id")
+    (note,) = held["notes"]
+    assert note["params"]["call_status"] == 6  # not reached
+    assert note["responsible_user_id"] == 8000001  # «Фиксировать пропущенные в IVR» responsible
+    assert (note["entity_type"], note["entity_id"]) == (
+        "leads",
+        unsorted_lead,
+    )  # filed on the unsorted lead
 
 
 def test_f6_missed_group_call_from_a_new_number_uses_the_group_responsible(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 
 
 def _b64(data: bytes) -> str:
@@ -46,8 +47,6 @@ class RecordingLinkFactory:
     """Links under this deployment's public URL, signed with its key (held in Secrets Manager)."""
 
     def __init__(self, base_url: str | None = None, key_secret: str | None = None) -> None:
-        import os
-
         self._base_url = base_url or os.environ.get("PUBLIC_BASE_URL", "")
         self._secret = key_secret or os.environ.get("RECORDING_LINK_KEY_SECRET", "")
         self._key: bytes | None = None

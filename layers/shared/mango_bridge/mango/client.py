@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -48,6 +50,23 @@ class MangoClient:
             raise MangoUnavailable(f"{path}: timed out ({problem})") from None
         except httpx.TransportError as problem:
             raise MangoUnavailable(f"{path}: {problem}") from None
+
+    @contextmanager
+    def stream(self, path: str, payload: dict[str, Any], timeout: float = 60.0) -> Iterator[httpx.Response]:
+        """POST a method whose answer is read as a stream (statistics files); read `.status_code` first."""
+        try:
+            with self._http.stream(
+                "POST", self.base_url + path, data=self.form(payload), timeout=timeout
+            ) as answer:
+                yield answer
+        except httpx.TimeoutException as problem:
+            raise MangoUnavailable(f"{path}: timed out ({problem})") from None
+        except httpx.TransportError as problem:
+            raise MangoUnavailable(f"{path}: {problem}") from None
+
+    def check(self, path: str, response: httpx.Response) -> dict[str, Any]:
+        """Mango's answer to a read response: its JSON on success, the matching MangoError otherwise."""
+        return self._outcome(path, response)
 
     def call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST a method; the JSON answer on success, a MangoError otherwise."""

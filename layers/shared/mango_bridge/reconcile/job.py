@@ -13,16 +13,15 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, Field
 
 from mango_bridge.ingest import refold
 from mango_bridge.mango.client import MangoClient
-from mango_bridge.mango.errors import MangoRejected, MangoUnavailable, error_for
+from mango_bridge.mango.errors import MangoRejected, MangoUnavailable
 from mango_bridge.reconcile.stats import FIELDS, StatsCall, calls, day_bounds, parse_rows
 from mango_bridge.store.calls import CallStore, call_pk
 from mango_bridge.store.table import client, table_name
-from mango_bridge.store.tenants import TenantStore
+from mango_bridge.store.tenants import mango_client_for
 from mango_bridge.workflows.starter import PostCallStarter
 
 SYNCED = {"done", "no_crm"}
@@ -66,13 +65,11 @@ class StatsSource:
         poll_seconds: float = 5.0,
         max_wait_seconds: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
-        http: httpx.Client | None = None,
     ) -> None:
         self._mango = mango
         self._poll = poll_seconds
         self._max_wait = max_wait_seconds
         self._sleep = sleep
-        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0), trust_env=False)
 
     def lines(self, day: date) -> Iterator[str]:
         date_from, date_to = day_bounds(day)
@@ -84,33 +81,23 @@ class StatsSource:
         if not key:
             raise MangoRejected("stats/request answered without a key")
         waited = 0.0
-        url = self._mango.base_url + "stats/result"
         while True:
-            with self._http.stream("POST", url, data=self._mango.form({"key": key})) as response:
+            with self._mango.stream("stats/result", {"key": key}) as response:
                 if response.status_code == 200:
                     yield from response.iter_lines()
                     return
                 if response.status_code == 404:
                     raise MangoRejected(f"stats/result: key {key} unknown or expired", status=404)
-                if response.status_code not in (204, 429, 503):
+                if response.status_code != 204:
                     response.read()
-                    code = _code(response)
-                    raise (error_for(code, response.status_code) if code else None) or MangoUnavailable(
+                    self._mango.check("stats/result", response)  # raises the error the answer stands for
+                    raise MangoUnavailable(
                         f"stats/result: HTTP {response.status_code}", status=response.status_code
                     )
             if waited >= self._max_wait:
                 raise MangoUnavailable(f"statistics for {day} not ready after {self._max_wait:.0f} s")
             self._sleep(self._poll)  # Mango asks for at least 5 s between polls
             waited += self._poll
-
-
-def _code(response: httpx.Response) -> int | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    raw = body.get("result", body.get("code")) if isinstance(body, dict) else None
-    return int(raw) if str(raw).isdigit() else None
 
 
 class Reconciler:
@@ -131,14 +118,10 @@ class Reconciler:
 
     @staticmethod
     def _default_source(tenant: str) -> StatsSource:
-        store = TenantStore()
-        record = store.get(tenant)
-        salt = store.get_salt(tenant) if record else None
-        if record is None or salt is None:
+        mango = mango_client_for(tenant)
+        if mango is None:
             raise MangoRejected(f"tenant {tenant} has no Mango connection")
-        return StatsSource(
-            MangoClient(record.settings.mango.api_base_url, record.settings.mango.api_key, salt)
-        )
+        return StatsSource(mango)
 
     def run(self, tenant: str, day: date, *, dry_run: bool = False) -> Report:
         report = Report(tenant_id=tenant, day=day.isoformat(), started_at=_now(), dry_run=dry_run)

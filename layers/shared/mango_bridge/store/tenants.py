@@ -6,10 +6,13 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mango_bridge.settings.model import TenantSettings
 from mango_bridge.store.table import client, is_conditional_failure, table_name
+
+if TYPE_CHECKING:
+    from mango_bridge.mango.client import MangoClient
 
 
 def salt_secret_name(tenant: str) -> str:
@@ -135,3 +138,29 @@ class TenantStore:
 
 def settings_json(record: TenantRecord) -> str:
     return json.dumps(record.public(), ensure_ascii=False)
+
+
+def mango_client_for(
+    tenant: str, store: TenantStore | None = None, record: TenantRecord | None = None
+) -> MangoClient | None:
+    """The tenant's Mango API client (its key, salt and API address), or None when either is missing.
+
+    Clients share one connection pool per warm container.
+    """
+    from mango_bridge.mango.client import MangoClient
+
+    global _mango_http
+    store = store or TenantStore()
+    record = record or store.get(tenant)
+    salt = store.get_salt(tenant) if record else None
+    if record is None or salt is None:
+        return None
+    if _mango_http is None:
+        import httpx
+
+        _mango_http = httpx.Client(timeout=10.0, trust_env=False)
+    mango = record.settings.mango
+    return MangoClient(mango.api_base_url, mango.api_key, salt, http=_mango_http)
+
+
+_mango_http: Any = None

@@ -8,6 +8,7 @@ whatever recordings exist by then.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,8 +148,6 @@ def _cause(cause: Any) -> str | None:
         return None
     if isinstance(cause, str):
         try:
-            import json
-
             parsed = json.loads(cause)
             return str(parsed.get("errorMessage") or cause)
         except ValueError:
