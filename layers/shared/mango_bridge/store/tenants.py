@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -134,10 +133,6 @@ class TenantStore:
             return self.secrets.get_secret_value(SecretId=salt_secret_name(tenant))["SecretString"]
         except self.secrets.exceptions.ResourceNotFoundException:
             return None
-
-
-def settings_json(record: TenantRecord) -> str:
-    return json.dumps(record.public(), ensure_ascii=False)
 
 
 def mango_client_for(

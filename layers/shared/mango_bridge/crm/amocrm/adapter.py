@@ -19,9 +19,10 @@ from typing import Any
 
 from mango_bridge.crm.amocrm import payloads as p
 from mango_bridge.crm.amocrm.client import AmoCrmClient, error_for, error_words, item_errors
+from mango_bridge.crm.capabilities import CAPABILITIES
 from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.port import ConnectionCheck, Executed, RecordingLink
-from mango_bridge.policy.facts import Capabilities, CrmFacts, CrmUser, EntityRef
+from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef
 from mango_bridge.policy.intents import (
     CREATE_UNSORTED,
     CreateCompany,
@@ -34,6 +35,7 @@ from mango_bridge.policy.intents import (
     SaveCallTracking,
     UpdateResponsible,
 )
+from mango_bridge.settings.model import CrmKind
 
 LinkBuilder = Callable[[RecordingLink], str | None]
 """The URL amoCRM gets for a recording (None leaves it out); by default the bridge's own stable link."""
@@ -52,16 +54,7 @@ class _Directory:
         self.pipelines: list[dict[str, Any]] | None = None
 
 
-AMOCRM_CAPABILITIES = Capabilities(
-    contact=True,
-    company=True,
-    lead=False,
-    deal=True,
-    unsorted=True,
-    tasks=True,
-    call_tracking_fields=True,
-)
-"""What `settings.model.CREATABLE` allows for amoCRM, plus tasks and call-tracking data."""
+AMOCRM_CAPABILITIES = CAPABILITIES[CrmKind.AMOCRM]
 
 
 class AmoCrmAdapter:
