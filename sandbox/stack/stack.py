@@ -6,6 +6,7 @@ emulators through AWS_ENDPOINT_URL_* so the production code has no local-only br
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -37,10 +38,23 @@ class Ports:
     amocrm: int = 3002
     moto: int = 5001
     dynamodb: int = 8001
+    crm: dict[str, int] = field(default_factory=lambda: dict(CRM_PORTS))
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        """Every port chosen by the OS (0 lets each CRM sandbox bind its own)."""
+        return cls(
+            free_port(), free_port(), free_port(), free_port(), free_port(), {kind: 0 for kind in CRM_PORTS}
+        )
+
+
+CRM_PORTS: dict[str, int] = {"bpmsoft": 3003, "megaplan": 3004, "omnidesk": 3005}
+CRM_SANDBOXES: dict[str, tuple[str, str]] = {
+    "bpmsoft": ("sandbox.crm.bpmsoft", "BpmSoftSandbox"),
+    "megaplan": ("sandbox.crm.megaplan", "MegaplanSandbox"),
+    "omnidesk": ("sandbox.crm.omnidesk", "OmnideskSandbox"),
+}
+"""Sandboxes beside amoCRM (the demo tenant's CRM): `Class(host=, port=)` with start/stop/url."""
 
 
 @dataclass
@@ -56,6 +70,7 @@ class LocalStack:
     dynamodb_backend: str = ""
     time_scale: float = 1 / 60
     click_to_call_token: str = ""
+    crm_sandboxes: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
 
     def log(self, text: str) -> None:
@@ -98,6 +113,7 @@ class LocalStack:
         self._stoppers.append(self.front.stop)
         self._start_mango()
         self._start_amocrm()
+        self._start_other_crms()
         self.log(f"HTTP front on {self.front.url} ({len(template.routes())} routes from template.yaml)")
         return self
 
@@ -189,6 +205,20 @@ class LocalStack:
         self._stoppers.append(self.amocrm.stop)
         self.amocrm.seed(users=DEMO_EXTRA_CRM_USERS)
         self.log(f"amoCRM sandbox on {self.amocrm.url}")
+
+    def _start_other_crms(self) -> None:
+        """Every other CRM sandbox the tree has, each on its port (free ports when the stack's are)."""
+        for kind, (module_name, class_name) in CRM_SANDBOXES.items():
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                continue
+            port = self.ports.crm.get(kind, 0)
+            server = getattr(module, class_name)(host="127.0.0.1", port=port)
+            server.start()
+            self._stoppers.append(server.stop)
+            self.crm_sandboxes[kind] = server
+            self.log(f"{kind} sandbox on {server.url}")
 
     def _start_mango(self) -> None:
         from sandbox.mango.api import MangoApiSandbox
@@ -306,6 +336,7 @@ class LocalStack:
             },
             "moto_url": self.moto_url,
             "amocrm_url": self.amocrm.url,
+            "crm_urls": {"amocrm": self.amocrm.url, **{k: v.url for k, v in self.crm_sandboxes.items()}},
             "click_to_call": {"url": f"{self.front.url}/api/v1/calls", "token": self.click_to_call_token},
         }
 

@@ -1,10 +1,23 @@
-"""The adapter for a tenant's CRM, built from its settings; one per warm container and connection."""
+"""The adapter for a tenant's CRM, built from its settings; one per warm container and connection.
+
+Each CRM package exposes `factory.build(crm: CrmConnection) -> CrmAdapter`; it is imported only when
+a tenant uses that CRM, so a function's cold start pays for one CRM client at most.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from mango_bridge.crm.errors import BadSettings
 from mango_bridge.crm.port import CrmAdapter
 from mango_bridge.settings.model import CrmKind, TenantSettings
+
+FACTORIES: dict[CrmKind, str] = {
+    CrmKind.AMOCRM: "mango_bridge.crm.amocrm.factory",
+    CrmKind.BPMSOFT: "mango_bridge.crm.bpmsoft.factory",
+    CrmKind.MEGAPLAN: "mango_bridge.crm.megaplan.factory",
+    CrmKind.OMNIDESK: "mango_bridge.crm.omnidesk.factory",
+}
 
 _adapters: dict[tuple[str, str, str], CrmAdapter] = {}
 
@@ -18,16 +31,13 @@ def adapter_for(tenant: str, settings: TenantSettings) -> CrmAdapter:
     cache_key = (tenant, crm.url, crm.credentials.secret_name)
     if cache_key in _adapters:
         return _adapters[cache_key]
-    if crm.kind == CrmKind.AMOCRM:
-        from mango_bridge.crm.amocrm.adapter import AmoCrmAdapter
-        from mango_bridge.crm.amocrm.client import AmoCrmClient
-        from mango_bridge.crm.amocrm.tokens import SecretsManagerTokenStore
-
-        adapter: CrmAdapter = AmoCrmAdapter(
-            AmoCrmClient(SecretsManagerTokenStore(crm.credentials.secret_name), crm.url)
-        )
-    else:
-        raise BadSettings(f"{crm.kind.value}: this version of the bridge has no adapter for it yet")
+    try:
+        factory = importlib.import_module(FACTORIES[crm.kind])
+    except ModuleNotFoundError as missing:
+        raise BadSettings(
+            f"{crm.kind.value}: this version of the bridge has no adapter for it yet"
+        ) from missing
+    adapter: CrmAdapter = factory.build(crm)
     _adapters[cache_key] = adapter
     return adapter
 
