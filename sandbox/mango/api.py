@@ -150,6 +150,8 @@ class ApiCall:
 
 
 MethodHandler = Callable[[ApiCall], Response]
+ControlHandler = Callable[[str, Any], Response]
+"""A control endpoint: (HTTP method, parsed JSON body) → response."""
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -372,6 +374,10 @@ class MangoApiSandbox(LoopbackServer):
         self._links: dict[str, tuple[str, str]] = {}
         self._downloads: list[dict[str, Any]] = []
         self._faults: FaultBook[Fault] = FaultBook(Fault)
+        self._controls: dict[str, ControlHandler] = {}
+        from sandbox.mango import analytics
+
+        analytics.install(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -570,6 +576,10 @@ class MangoApiSandbox(LoopbackServer):
 
     # -- responses shared by handlers ------------------------------------------------------------
 
+    def register_control(self, name: str, handler: ControlHandler) -> None:
+        """Serve `/_sandbox/<name>` with `handler(method, body)` (a feature module's own controls)."""
+        self._controls[name] = handler
+
     def error_response(self, code: int, message: str) -> Response:
         return json_response({"result": code, "message": message}, status=self.error_http_status)
 
@@ -729,6 +739,8 @@ class MangoApiSandbox(LoopbackServer):
                 return self._control_recordings(request.method, body)
             if what == "history":
                 return self._control_history(request.method, body)
+            if what in self._controls:
+                return self._controls[what](request.method, body)
             if what == "config" and request.method == "POST":
                 if "error_http_status" in body:
                     self.error_http_status = int(body["error_http_status"])

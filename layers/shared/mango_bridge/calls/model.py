@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mango_bridge.calls.visitor import Visitor
+
 Direction = Literal["incoming", "outgoing", "internal", "unknown"]
 
 
@@ -88,6 +90,9 @@ class CallAggregate(BaseModel):
     disconnect_reason: int | None = None
     talked_extensions: list[str] = Field(default_factory=list)
     call_tracking: CallTrackingView | None = None
+    visitor: Visitor | None = Field(
+        default=None, description="The call-tracking visitor, captured while the call was live (F23)"
+    )
     legs: list[Leg]
     recordings: list[Recording]
     dtmf: list[Dtmf]

@@ -8,7 +8,7 @@ the CRM references an intent produced, so later intents (and re-runs) can point 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,28 @@ class RecordingLink(BaseModel):
     url: str
 
 
+class TranscriptPhrase(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    speaker: Literal["operator", "client"]
+    name: str = Field(description="Who said it as Mango names them (employee's name, «Клиент»…)")
+    text: str
+
+
+class CallAnnotation(BaseModel):
+    """What Mango learns about a conversation after the call record was written (F20–F22): written
+    onto that record (amoCRM: a note; BPMSoft: the call's columns; Megaplan: a comment; Omnidesk: a
+    message in the case). Empty parts are not written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Unique within the call, e.g. `topics:<recording_id>`; makes it idempotent")
+    recording_id: str | None = None
+    topics: tuple[str, ...] = ()
+    transcript: tuple[TranscriptPhrase, ...] = ()
+    quality_score: int | None = Field(default=None, ge=1, le=10, description="«Оценка качества» 1..10")
+
+
 class ConnectionCheck(BaseModel):
     ok: bool
     message: str = Field(description="Plain words for the operator, as Mango's integrations phrase them")
@@ -48,6 +70,11 @@ class CrmAdapter(Protocol):
     def execute(self, intent: Intent, done: dict[str, Executed], links: dict[str, RecordingLink]) -> Executed:
         """Perform one intent. `done` holds the outcomes of intents already executed for this call
         (keys referenced by related_keys / targets); `links` the recording links by recording id."""
+        ...
+
+    def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
+        """Write speech-analytics topics, the transcript or the quality score onto a call record this
+        bridge wrote earlier (`record` is that LogCall intent's outcome)."""
         ...
 
     def check_connection(self) -> ConnectionCheck: ...

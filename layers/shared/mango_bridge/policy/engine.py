@@ -586,6 +586,7 @@ def _call_tracking(
             targets=tuple(c.key for c in creates),
             tracking_number=tracking.number,
             number_type=number_type,
+            visitor=ctx.call.visitor,
         )
     ]
 

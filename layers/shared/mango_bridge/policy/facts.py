@@ -39,6 +39,11 @@ class FoundEntity(EntityRef):
     open_lead_ids: tuple[str, ...] = ()
     open_deal_ids: tuple[str, ...] = ()
     open_case_ids: tuple[str, ...] = ()
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Standard and custom fields by the names the CRM shows (and by id), for routing rules",
+    )
+    tags: tuple[str, ...] = ()
 
     def ref(self) -> EntityRef:
         return EntityRef(kind=self.kind, id=self.id, name=self.name)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mango_bridge.calls.visitor import Visitor
 from mango_bridge.policy.facts import EntityRef
 
 Side = Literal["incoming", "outgoing"]
@@ -111,6 +112,9 @@ class SaveCallTracking(_Intent):
     targets: tuple[str, ...]
     tracking_number: str | None
     number_type: Literal["dynamic", "static"]
+    visitor: Visitor | None = Field(
+        default=None, description="The visitor's data (F23 fields), when Mango still had it bound"
+    )
 
 
 Intent = Annotated[
