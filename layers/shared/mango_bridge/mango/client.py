@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -193,6 +193,34 @@ class MangoClient:
         command_id = command_id or new_command_id("transfer-cancel")
         self.call("commands/transfer_cancel", {"command_id": command_id, "call_id": call_id})
         return command_id
+
+    # -- after the call: speech analytics, ratings, call tracking ----------------------------------
+
+    def recording_transcripts(self, recording_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Transcripts of the recordings that have one (≤ 500 ids); the others are simply absent.
+
+        The ids go as a JSON array, as working clients send them; the 2017 spec's example encodes the
+        array in a string, which Mango also reads."""
+        body = self.call("queries/recording_transcripts", {"recording_id": list(recording_ids)})
+        return [item for item in body.get("data") or [] if isinstance(item, dict)]
+
+    def recording_categories(self, recording_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Speech-analytics topics recognised in each recording (after `events/record/tagged`)."""
+        payload = {"recording_id": list(recording_ids), "with_terms": False, "with_names": True}
+        body = self.call("queries/recording_categories", payload)
+        return [item for item in body.get("data") or [] if isinstance(item, dict)]
+
+    def cc_call(self, entry_id: str) -> dict[str, Any]:
+        """Contact-centre data of one call, including the client's post-call rating `mark_client`."""
+        body = self.call("cc/call", {"entry_id": entry_id})
+        call = body.get("call")
+        return call if isinstance(call, dict) else {}
+
+    def user_info_by_dct_number(self, number: str) -> dict[str, Any]:
+        """The website visitor a dynamic call-tracking number is bound to now; `{}` when nobody."""
+        body = self.call("queries/user_info_by_dct_number", {"number": number})
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
 
     def close(self) -> None:
         self._http.close()

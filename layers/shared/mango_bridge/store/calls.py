@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mango_bridge.calls.model import CallAggregate
+from mango_bridge.calls.visitor import Visitor
 from mango_bridge.store.table import client, is_conditional_failure, query_all, table_name
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -114,12 +115,58 @@ class CallStore:
         return True
 
     def get(self, tenant: str, entry_id: str) -> CallAggregate | None:
-        found = self._ddb.get_item(
+        """The aggregate with the call-tracking visitor captured while the call was live (one request)."""
+        pk = {"S": call_pk(tenant, entry_id)}
+        answer = self._ddb.batch_get_item(
+            RequestItems={
+                self._table: {
+                    "Keys": [{"PK": pk, "SK": {"S": "CALL"}}, {"PK": pk, "SK": {"S": "VISITOR"}}],
+                    "ConsistentRead": True,
+                }
+            }
+        )
+        items = {item["SK"]["S"]: item for item in answer.get("Responses", {}).get(self._table, [])}
+        if answer.get("UnprocessedKeys"):  # throttled: read them one by one rather than lose the visitor
+            for key in answer["UnprocessedKeys"][self._table]["Keys"]:
+                item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+                if item:
+                    items[item["SK"]["S"]] = item
+        found = items.get("CALL")
+        if found is None:
+            return None
+        call = CallAggregate.model_validate_json(found["doc"]["S"])
+        visitor = items.get("VISITOR")
+        if visitor is not None:
+            call.visitor = Visitor.model_validate_json(visitor["doc"]["S"])
+        return call
+
+    def put_visitor(self, tenant: str, entry_id: str, visitor: Visitor) -> bool:
+        """Keep the first visitor captured for the call: the number may be rebound to someone else
+        later in the call, and only the binding at the first event is the caller's."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "PK": {"S": call_pk(tenant, entry_id)},
+                    "SK": {"S": "VISITOR"},
+                    "doc": {"S": visitor.model_dump_json()},
+                    "captured_at": {"N": str(int(time.time()))},
+                },
+                ConditionExpression="attribute_not_exists(SK)",
+            )
+        except Exception as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def has_visitor(self, tenant: str, entry_id: str) -> bool:
+        item = self._ddb.get_item(
             TableName=self._table,
-            Key={"PK": {"S": call_pk(tenant, entry_id)}, "SK": {"S": "CALL"}},
-            ConsistentRead=True,
+            Key={"PK": {"S": call_pk(tenant, entry_id)}, "SK": {"S": "VISITOR"}},
+            ProjectionExpression="SK",
         ).get("Item")
-        return CallAggregate.model_validate_json(found["doc"]["S"]) if found else None
+        return item is not None
 
     def events(self, tenant: str, entry_id: str) -> list[StoredEvent]:
         return self.snapshot(tenant, entry_id).events

@@ -7,6 +7,7 @@ and two runs racing on the same intent cannot both write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from mango_bridge.crm.errors import CrmUnavailable
-from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
+from mango_bridge.crm.port import CallAnnotation, CrmAdapter, Executed, RecordingLink
 from mango_bridge.policy.intents import Intent
 from mango_bridge.store.table import client, table_name
 
@@ -49,6 +50,15 @@ class IntentExecutor:
         done: dict[str, Executed],
         links: dict[str, RecordingLink],
     ) -> Executed:
+        return self._once(tenant, entry_id, intent.key, lambda: adapter.execute(intent, done, links))
+
+    def annotate(
+        self, tenant: str, entry_id: str, annotation: CallAnnotation, adapter: CrmAdapter, record: Executed
+    ) -> Executed:
+        """Write speech analytics / a rating onto a call record once, whatever the sweeps repeat."""
+        return self._once(tenant, entry_id, annotation.key, lambda: adapter.annotate(record, annotation))
+
+    def _once(self, tenant: str, entry_id: str, key: str, write: Callable[[], Executed]) -> Executed:
         persistence = DynamoDBPersistenceLayer(
             table_name=self._table,
             key_attr="PK",
@@ -62,13 +72,9 @@ class IntentExecutor:
             data_keyword_argument="task", config=self._config(), persistence_store=persistence
         )
         def execute(task: dict[str, str]) -> dict[str, Any]:
-            return adapter.execute(intent, done, links).model_dump(mode="json")
+            return write().model_dump(mode="json")
 
         try:
-            return Executed.model_validate(
-                execute(task={"tenant": tenant, "entry_id": entry_id, "key": intent.key})
-            )
+            return Executed.model_validate(execute(task={"tenant": tenant, "entry_id": entry_id, "key": key}))
         except IdempotencyAlreadyInProgressError:
-            raise CrmUnavailable(
-                f"intent {intent.key} is being executed by another run; retrying later"
-            ) from None
+            raise CrmUnavailable(f"{key} is being written by another run; retrying later") from None

@@ -9,6 +9,7 @@ whatever recordings exist by then.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +17,13 @@ from typing import Any
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.crm.errors import BadSettings, CrmError
 from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
+from mango_bridge.enrichment.schedule import ANALYTICS_SCHEDULE, RATING_SCHEDULE, first_due
 from mango_bridge.policy.engine import decide
 from mango_bridge.policy.intents import LogCall
 from mango_bridge.settings.model import TenantSettings
 from mango_bridge.store.calls import CallStore
 from mango_bridge.store.decisions import DecisionStore
+from mango_bridge.store.enrichment import EnrichmentJob, EnrichmentJobs
 from mango_bridge.store.outcomes import CrmOutcome, OutcomeStore
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.executor import IntentExecutor
@@ -53,6 +56,8 @@ class PostCall:
     decisions: DecisionStore = field(default_factory=DecisionStore)
     outcomes: OutcomeStore = field(default_factory=OutcomeStore)
     executor: IntentExecutor = field(default_factory=IntentExecutor)
+    jobs: EnrichmentJobs = field(default_factory=EnrichmentJobs)
+    clock: Callable[[], float] = time.time
 
     def run(self, tenant: str, entry_id: str, *, final: bool = False) -> dict[str, Any]:
         call = self.calls.get(tenant, entry_id)
@@ -91,6 +96,7 @@ class PostCall:
                 continue
             done[intent.key] = self.executor.run(tenant, entry_id, intent, adapter, done, links)
 
+        self._schedule_enrichment(tenant, call, settings, stored.decision.of(LogCall), done, links)
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
         self.outcomes.save(
@@ -101,6 +107,56 @@ class PostCall:
                 f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}"
             )
         return self._result(tenant, entry_id, status, list(done))
+
+    def _schedule_enrichment(
+        self,
+        tenant: str,
+        call: CallAggregate,
+        settings: TenantSettings,
+        records: list[LogCall],
+        done: dict[str, Executed],
+        links: dict[str, RecordingLink],
+    ) -> None:
+        """Ask Mango later for what it learns after the call (F20–F22), only about records that are in
+        the CRM: transcripts and topics only for recordings delivered with them (F21)."""
+        written = [r for r in records if r.key in done and done[r.key].refs]
+        analytics = settings.speech_analytics
+        if settings.recordings and (analytics.topics_enabled or analytics.texts_enabled):
+            by_id = {r.recording_id: r for r in call.recordings}
+            for record in written:
+                for recording_id in record.recording_ids:
+                    if recording_id not in links:
+                        continue
+                    recording = by_id.get(recording_id)
+                    origin = (recording.added_at or recording.completed_at if recording else None) or int(
+                        self.clock()
+                    )
+                    self.jobs.schedule(
+                        EnrichmentJob(
+                            tenant=tenant,
+                            entry_id=call.entry_id,
+                            kind="analytics",
+                            recording_id=recording_id,
+                            record_key=record.key,
+                            origin=origin,
+                            due=first_due(origin, int(self.clock()), ANALYTICS_SCHEDULE),
+                            wants_topics=analytics.topics_enabled,
+                            wants_texts=analytics.texts_enabled,
+                        )
+                    )
+        talked = [r for r in written if r.result in ("answered", "reached")]
+        if settings.quality_score and talked:
+            origin = call.ended_at or int(self.clock())
+            self.jobs.schedule(
+                EnrichmentJob(
+                    tenant=tenant,
+                    entry_id=call.entry_id,
+                    kind="rating",
+                    record_key=talked[-1].key,
+                    origin=origin,
+                    due=first_due(origin, int(self.clock()), RATING_SCHEDULE),
+                )
+            )
 
     def park(self, tenant: str, entry_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
         """Record why the call could not reach the CRM so it is visible and can be replayed."""

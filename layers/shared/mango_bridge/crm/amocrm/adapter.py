@@ -21,7 +21,7 @@ from mango_bridge.crm.amocrm import payloads as p
 from mango_bridge.crm.amocrm.client import AmoCrmClient, error_for, error_words, item_errors
 from mango_bridge.crm.capabilities import CAPABILITIES
 from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
-from mango_bridge.crm.port import ConnectionCheck, Executed, RecordingLink
+from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
 from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef
 from mango_bridge.policy.intents import (
     CREATE_UNSORTED,
@@ -345,13 +345,24 @@ class AmoCrmAdapter:
             return Executed(
                 key=intent.key, detail="nothing to hold the call-tracking data: no record was created"
             )
-        note = p.common_note(
-            int(target.id), p.call_tracking_text(intent.tracking_number, intent.number_type), intent.key
-        )
+        text = p.call_tracking_text(intent.tracking_number, intent.number_type, intent.visitor)
+        note = p.common_note(int(target.id), text, intent.key)
         self.client.post(f"/api/v4/{p.ENTITY_TYPE[target.kind]}/notes", [note])
         return Executed(
             key=intent.key, refs=(target,), detail=f"call-tracking note on {self._describe(target)}"
         )
+
+    def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
+        """A note on the record the call was filed on: amoCRM's call notes have no fields for topics,
+        transcripts or ratings."""
+        target = _primary(list(record.refs))
+        text = p.annotation_text(annotation)
+        if target is None or not text:
+            what = "no record holds the call" if target is None else "nothing to write"
+            return Executed(key=annotation.key, detail=f"not written: {what}")
+        note = p.common_note(int(target.id), text, annotation.key)
+        self.client.post(f"/api/v4/{p.ENTITY_TYPE[target.kind]}/notes", [note])
+        return Executed(key=annotation.key, refs=(target,), detail=f"note on {self._describe(target)}")
 
     def _log_call(
         self, intent: LogCall, done: dict[str, Executed], links: dict[str, RecordingLink]

@@ -10,7 +10,9 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from mango_bridge.calls.visitor import Visitor
 from mango_bridge.crm.errors import BadSettings
+from mango_bridge.crm.port import CallAnnotation
 from mango_bridge.policy.facts import CrmUser, EntityRef, FoundEntity, FoundKind
 from mango_bridge.policy.intents import CallResult, LogCall, Side
 
@@ -92,13 +94,36 @@ def found_entity(
     kind: Literal["contact", "company"], entity: dict[str, Any], open_deal_ids: Iterable[int]
 ) -> FoundEntity:
     responsible = entity.get("responsible_user_id")
+    tags = ((entity.get("_embedded") or {}).get("tags")) or []
     return FoundEntity(
         kind=kind,
         id=str(entity["id"]),
         name=entity.get("name") or None,
         responsible_user_ids=(str(responsible),) if responsible else (),
         open_deal_ids=tuple(str(lead_id) for lead_id in open_deal_ids),
+        fields=entity_fields(entity),
+        tags=tuple(str(tag["name"]) for tag in tags if isinstance(tag, dict) and tag.get("name")),
     )
+
+
+def entity_fields(entity: dict[str, Any]) -> dict[str, str]:
+    """Standard and custom fields as text, by the name amoCRM shows, its code and its id, so routing
+    rules can name a field either way; several values are joined with ", "."""
+    fields: dict[str, str] = {}
+    for name in ("name", "first_name", "last_name", "responsible_user_id"):
+        if entity.get(name) not in (None, ""):
+            fields[name] = str(entity[name])
+    for field in entity.get("custom_fields_values") or []:
+        if not isinstance(field, dict):
+            continue
+        values = [str(v.get("value")) for v in field.get("values") or [] if v.get("value") not in (None, "")]
+        if not values:
+            continue
+        text = ", ".join(values)
+        for key in (field.get("field_name"), field.get("field_code"), field.get("field_id")):
+            if key not in (None, ""):
+                fields.setdefault(str(key), text)
+    return fields
 
 
 def crm_user(user: dict[str, Any]) -> CrmUser:
@@ -362,9 +387,28 @@ def recordings_text(urls: list[str]) -> str:
     return "Записи разговора (по одной на каждое плечо звонка):\n" + "\n".join(lines)
 
 
-def call_tracking_text(number: str | None, number_type: Literal["dynamic", "static"]) -> str:
+def call_tracking_text(
+    number: str | None, number_type: Literal["dynamic", "static"], visitor: Visitor | None = None
+) -> str:
     kind = "динамический" if number_type == "dynamic" else "статический"
-    return f"Коллтрекинг: звонок на {kind} номер {number or '(номер неизвестен)'}"
+    head = f"Коллтрекинг: звонок на {kind} номер {number or '(номер неизвестен)'}"
+    if visitor is None:
+        return head
+    lines = [f"{label}: {value}" for label, value in visitor.fields().items() if label != "Тип номера"]
+    return "\n".join([head, *lines])
+
+
+def annotation_text(annotation: CallAnnotation) -> str:
+    """One note per annotation, in the words the integrations' call tabs use."""
+    parts: list[str] = []
+    if annotation.topics:
+        parts.append("Речевая аналитика — тематики: " + ", ".join(annotation.topics))
+    if annotation.transcript:
+        lines = [f"{phrase.name}: {phrase.text}" for phrase in annotation.transcript]
+        parts.append("Текст разговора (Речевая аналитика):\n" + "\n".join(lines))
+    if annotation.quality_score is not None:
+        parts.append(f"Оценка качества (постзвонковая оценка клиента): {annotation.quality_score} из 10")
+    return "\n\n".join(parts)
 
 
 def stable_uid(*parts: str) -> str:
