@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -265,6 +266,71 @@ def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
         source="preview",
         note="not processed for the CRM yet: previewed with the current settings, "
         "the CRM not consulted (the number is treated as new)",
+    )
+
+
+@app.get("/admin/tenants/<tenant>/calls/<entry_id>/actions")
+def get_call_actions(tenant: str, entry_id: str) -> dict[str, Any]:
+    """«Действия звонка»: the role rules applied to a BPMSoft call, as its call card lists them."""
+    _authorise()
+    from mango_bridge.role_rules.report import action_report
+    from mango_bridge.store.action_history import ActionHistoryStore
+
+    tenant, entry_id = _tenant_id(tenant), unquote(entry_id)
+    if CallStore().get(tenant, entry_id) is None:
+        raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
+    stored = ActionHistoryStore().get(tenant, entry_id)
+    report = action_report(stored.history if stored else None, shown=bool(stored and stored.shown))
+    return {"tenant_id": tenant, "entry_id": entry_id, **report}
+
+
+BINDING_ERRORS = {"CrmRateLimited": 429, "CrmUnavailable": 503}
+"""CRM failures while binding that are worth retrying; every other CRM error is a refusal (409)."""
+
+
+@app.post("/admin/tenants/<tenant>/calls/<entry_id>/binding")
+def bind_call_manually(tenant: str, entry_id: str) -> Response:
+    """«Ручная привязка звонка к сущностям» (F14): bind the call to the record the user chose."""
+    _authorise()
+    from mango_bridge.crm.errors import CrmError
+
+    tenant, entry_id = _tenant_id(tenant), unquote(entry_id)
+    body = _json_object()
+    kind, entity_id = body.get("kind"), body.get("entity_id")
+    for name, value in (("kind", kind), ("entity_id", entity_id)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 128:
+            raise BadRequestError(
+                f"{name} is required: a non-empty string of at most 128 characters "
+                '(e.g. {"kind": "contact", "entity_id": "…"}, one of the candidates on the call)'
+            )
+    assert isinstance(kind, str) and isinstance(entity_id, str)
+    if CallStore().get(tenant, entry_id) is None:
+        raise NotFoundError(f"call {entry_id} not found for tenant {tenant}")
+    from mango_bridge.workflows.binding import BindingRefused, bind_call
+
+    try:
+        bound = bind_call(tenant, entry_id, kind.strip(), entity_id.strip())
+    except BindingRefused as refusal:
+        status = getattr(refusal, "status", None)
+        return _error(status if status in (400, 409) else 409, "binding_refused", str(refusal))
+    except CrmError as problem:
+        code = BINDING_ERRORS.get(type(problem).__name__, 409)
+        return _error(code, "crm_unavailable" if code != 409 else "crm_refused", str(problem))
+    logger.info("call bound manually", extra={"tenant": tenant, "kind": kind})
+    if hasattr(bound, "model_dump"):
+        bound = bound.model_dump(mode="json")
+    elif dataclasses.is_dataclass(bound) and not isinstance(bound, type):
+        bound = dataclasses.asdict(bound)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={
+            "tenant_id": tenant,
+            "entry_id": entry_id,
+            "kind": kind.strip(),
+            "entity_id": entity_id.strip(),
+            "binding": bound,
+        },
     )
 
 

@@ -195,3 +195,195 @@ def test_call_detail_explains_every_decision(api: Any) -> None:
     assert status == 200
     assert "create_contact" not in [i["kind"] for i in explained["intents"]]
     assert explained["customer"]["id"] == "77"
+
+
+# «Действия звонка» and manual binding (BPMSoft) -------------------------------------------------
+
+BPMSOFT_TENANT = {
+    **TENANT,
+    "employees": [
+        {"extension": "123", "crm_user_id": "u123"},
+        {"extension": "321", "crm_user_id": "u321"},
+    ],
+    "crm": {"kind": "bpmsoft", "url": "https://company.bpmsoft.ru"},
+}
+MARKETING_RULES = [
+    {"order": 1, "final": False},
+    {
+        "order": 2,
+        "role": "Маркетинг",
+        "direction": "incoming",
+        "entity": "Контакт",
+        "action": "load_linked_to_participants",
+    },
+    {"order": 3, "condition": "Нет найденных сущностей", "entity": "Контакт", "final": True},
+    {"order": 4, "entity": "Обращение", "action": "create_entity"},
+    {"order": 5, "entity": "Контакт", "action": "bind_to_call"},
+    {"order": 6, "entity": "Контакт", "entity2": "Обращение", "action": "bind_entity_to_entity2"},
+    {"order": 7, "entity": "Обращение", "action": "open_entity", "final": True},
+]
+
+
+def _bpmsoft_call(api: Any, **settings: Any) -> tuple[str, Any]:
+    """A BPMSoft tenant with the guide's marketing rules and one answered incoming call; its rules run
+    against an in-memory CRM holding the caller's contact, and the history is kept as the workflow does."""
+    from mango_bridge.calls.assembly import assemble
+    from mango_bridge.mango.notifications import parse_notification
+    from mango_bridge.role_rules import run_role_rules
+    from mango_bridge.store.action_history import ActionHistoryStore
+    from mango_bridge.store.calls import CallStore
+    from mango_bridge.store.tenants import TenantStore
+    from tests.samples import CONSULTATIVE, E
+    from tests.unit.test_role_rules import World
+
+    assert api("PUT", "/admin/tenants/acme", BPMSOFT_TENANT)[0] == 201
+    status, _, _ = api("PATCH", "/admin/tenants/acme/settings", {"role_rules": MARKETING_RULES, **settings})
+    assert status == 200
+    call = assemble(E, [parse_notification(s, j) for s, j in CONSULTATIVE])
+    CallStore().put_aggregate("acme", call)
+    world = World()
+    world.add("Контакт", "c-1", name="Иван", phone="+79161234567")
+    world.roles = {"u123": ["Маркетинг"]}
+    record = TenantStore().get("acme")
+    assert record is not None
+    history = run_role_rules(call, record.settings, world)
+    ActionHistoryStore().put_first("acme", E, history, shown=record.settings.save_action_history)
+    return E, world
+
+
+def test_call_actions_report_lists_the_applied_rules(api: Any) -> None:
+    entry, world = _bpmsoft_call(api, save_action_history=True)
+    status, body, _ = api("GET", f"/admin/tenants/acme/calls/{quote(entry, safe='')}/actions")
+    assert status == 200
+    assert body["title"] == "Действия звонка" and body["message"] is None
+    assert [row["order"] for row in body["rows"]] == [1, 2, 4, 5, 6, 7]
+    assert body["rows"][1]["direction"] == "Входящий"
+    assert body["rows"][1]["role"] == "Маркетинг"
+    assert body["rows"][2]["action_label"] == "Создать новую сущность"
+    [case] = world.of("Обращение")
+    assert body["rows"][2]["entities"] == [{"type": "Обращение", "id": case.id, "name": case.name}]
+    assert body["screen"] == [
+        {
+            "order": 7,
+            "action": "open_entity",
+            "open": "record",
+            "entity_type": "Обращение",
+            "entity_id": case.id,
+            "name": case.name,
+            "number": None,
+        }
+    ]
+
+
+def test_call_actions_say_no_data_when_history_was_off_for_the_call(api: Any) -> None:
+    entry, world = _bpmsoft_call(api, save_action_history=False)
+    assert world.of("Обращение")  # the rules ran and the history is kept …
+    status, body, _ = api("GET", f"/admin/tenants/acme/calls/{quote(entry, safe='')}/actions")
+    assert status == 200
+    assert (body["message"], body["rows"]) == ("Нет данных", [])  # … but not shown
+    api("PATCH", "/admin/tenants/acme/settings", {"save_action_history": True})
+    body = api("GET", f"/admin/tenants/acme/calls/{quote(entry, safe='')}/actions")[1]
+    assert body["message"] == "Нет данных"  # what counts is the setting when the call came in
+
+
+def test_call_actions_show_a_lone_1_when_the_table_is_off(api: Any) -> None:
+    off = [{**MARKETING_RULES[0], "final": True}, *MARKETING_RULES[1:]]
+    entry, world = _bpmsoft_call(api, save_action_history=True, role_rules=off)
+    assert world.writes == 0
+    body = api("GET", f"/admin/tenants/acme/calls/{quote(entry, safe='')}/actions")[1]
+    assert body["message"] == "1"
+    assert [row["order"] for row in body["rows"]] == [1]
+
+
+def test_call_actions_of_a_call_without_history_or_unknown(api: Any) -> None:
+    from mango_bridge.calls.assembly import assemble
+    from mango_bridge.mango.notifications import parse_notification
+    from mango_bridge.store.calls import CallStore
+    from tests.samples import CONSULTATIVE, E
+
+    api("PUT", "/admin/tenants/acme", BPMSOFT_TENANT)
+    CallStore().put_aggregate("acme", assemble(E, [parse_notification(s, j) for s, j in CONSULTATIVE]))
+    status, body, _ = api("GET", f"/admin/tenants/acme/calls/{quote(E, safe='')}/actions")
+    assert (status, body["message"], body["rows"]) == (200, "Нет данных", [])
+    assert api("GET", f"/admin/tenants/acme/calls/{quote('nope=', safe='')}/actions")[0] == 404
+
+
+@pytest.fixture
+def binding(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`workflows.binding` as the endpoint sees it: records the calls, raises what a test tells it to."""
+    import sys
+    from types import ModuleType
+
+    class BindingRefused(ValueError):
+        pass
+
+    module = ModuleType("mango_bridge.workflows.binding")
+    state: dict[str, Any] = {"calls": [], "raise": None}
+
+    def bind_call(tenant: str, entry_id: str, kind: str, entity_id: str) -> dict[str, Any]:
+        state["calls"].append((tenant, entry_id, kind, entity_id))
+        if state["raise"] is not None:
+            raise state["raise"]
+        return {"call_record_id": "call-1", "bound_to": {"kind": kind, "id": entity_id}}
+
+    module.BindingRefused = BindingRefused  # type: ignore[attr-defined]
+    module.bind_call = bind_call  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mango_bridge.workflows.binding", module)
+    state["refused"] = BindingRefused
+    return state
+
+
+def _journal_call(api: Any) -> str:
+    from mango_bridge.calls.assembly import assemble
+    from mango_bridge.mango.notifications import parse_notification
+    from mango_bridge.store.calls import CallStore
+    from tests.samples import CONSULTATIVE, E
+
+    api("PUT", "/admin/tenants/acme", {**BPMSOFT_TENANT, "manual_entity_binding": True})
+    CallStore().put_aggregate("acme", assemble(E, [parse_notification(s, j) for s, j in CONSULTATIVE]))
+    return f"/admin/tenants/acme/calls/{quote(E, safe='')}/binding"
+
+
+def test_binding_refusal_is_409_with_its_message(api: Any, binding: Any) -> None:
+    path = _journal_call(api)
+    binding["raise"] = binding["refused"]("contact 99 is not among the call's candidates (77, 78)")
+    status, body, _ = api("POST", path, {"kind": "contact", "entity_id": "99"})
+    assert (status, body["error"]) == (409, "binding_refused")
+    assert body["message"] == "contact 99 is not among the call's candidates (77, 78)"
+    assert binding["calls"] == [("acme", "MjY4Nzg2ODQwMTo4MQ==", "contact", "99")]
+
+
+def test_binding_refusal_can_be_a_400(api: Any, binding: Any) -> None:
+    path = _journal_call(api)
+    refusal = binding["refused"]("kind must be one of contact, company, lead, case")
+    refusal.status = 400
+    binding["raise"] = refusal
+    status, body, _ = api("POST", path, {"kind": "deal", "entity_id": "5"})
+    assert (status, body["message"]) == (400, "kind must be one of contact, company, lead, case")
+
+
+def test_binding_crm_outage_is_503(api: Any, binding: Any) -> None:
+    from mango_bridge.crm.errors import CrmUnavailable
+
+    path = _journal_call(api)
+    binding["raise"] = CrmUnavailable("BPMSoft answered 502")
+    status, body, _ = api("POST", path, {"kind": "contact", "entity_id": "77"})
+    assert (status, body["error"], body["message"]) == (503, "crm_unavailable", "BPMSoft answered 502")
+
+
+def test_binding_bad_body_and_unknown_call(api: Any, binding: Any) -> None:
+    path = _journal_call(api)
+    status, body, _ = api("POST", path, {"kind": "contact"})
+    assert status == 400 and "entity_id is required" in body["message"]
+    assert api("POST", path, {"kind": " ", "entity_id": "1"})[0] == 400
+    missing = f"/admin/tenants/acme/calls/{quote('nope=', safe='')}/binding"
+    assert api("POST", missing, {"kind": "contact", "entity_id": "77"})[0] == 404
+    assert binding["calls"] == []
+
+
+def test_binding_success_returns_what_was_bound(api: Any, binding: Any) -> None:
+    path = _journal_call(api)
+    status, body, _ = api("POST", path, {"kind": "contact", "entity_id": " 77 "})
+    assert status == 200
+    assert (body["kind"], body["entity_id"]) == ("contact", "77")
+    assert body["binding"] == {"call_record_id": "call-1", "bound_to": {"kind": "contact", "id": "77"}}
