@@ -210,11 +210,12 @@ class LocalStack:
         """Every other CRM sandbox the tree has, each on its port (free ports when the stack's are)."""
         for kind, (module_name, class_name) in CRM_SANDBOXES.items():
             try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError:
+                sandbox_class = getattr(importlib.import_module(module_name), class_name)
+            except (ModuleNotFoundError, AttributeError) as missing:
+                self.log(f"{kind} sandbox not started: {missing}")
                 continue
             port = self.ports.crm.get(kind, 0)
-            server = getattr(module, class_name)(host="127.0.0.1", port=port)
+            server = sandbox_class(host="127.0.0.1", port=port)
             server.start()
             self._stoppers.append(server.stop)
             self.crm_sandboxes[kind] = server

@@ -1,0 +1,628 @@
+"""The Megaplan adapter behind the CRM port: clients by phone, intents → API v3 writes.
+
+Megaplan's «клиенты» are the port's contacts (ContractorHuman) and companies (ContractorCompany); its
+«процессы» / сделки are deals. A call becomes a telephony object (CallInfo, with the recordings) where
+the instance has telephony, else a comment on the client's card; which one is found out once per
+adapter by asking for the CallInfo collection.
+
+Megaplan has no request ids, so the adapter makes retries safe itself: before creating a client it
+looks for one with the same number and the same auto-name, before a deal for one with the same name
+in the same program of that client, before a call for a CallInfo with the same `providerId` (or a
+comment with the same marker). A follow-up request after a successful write (linking a company to
+its person, moving a new deal to the configured state) never raises: raising would make the workflow
+create the record again; its failure is reported in `Executed.detail`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from mango_bridge.crm.capabilities import CAPABILITIES
+from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.megaplan import payloads as p
+from mango_bridge.crm.megaplan.client import MegaplanClient
+from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
+from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef
+from mango_bridge.policy.intents import (
+    CreateCompany,
+    CreateContact,
+    CreateDeal,
+    CreateLead,
+    CreateUnsortedLead,
+    Intent,
+    LogCall,
+    SaveCallTracking,
+    UpdateResponsible,
+)
+from mango_bridge.settings.model import CrmKind
+
+MEGAPLAN_CAPABILITIES = CAPABILITIES[CrmKind.MEGAPLAN]
+EXTRA_FIELDS_PATH = "/api/v3/contractorExtraFields"
+CALL_INFO_PATH = "/api/v3/callInfo"
+MAX_SEARCH_PAGES = 3
+ClientKind = Literal["contact", "company"]
+
+
+class _Directory:
+    """What is read once per adapter and shared with its `for_call` copies: employees, programs, the
+    clients' extra fields, and whether the instance has telephony objects."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users: tuple[CrmUser, ...] | None = None
+        self.programs: list[dict[str, Any]] | None = None
+        self.states: dict[str, list[dict[str, Any]]] = {}
+        self.fields: dict[str, str] | None = None
+        """Extra field key (`Category…CustomField…`) → the name Megaplan shows (`hrName`)."""
+        self.telephony: bool | None = None
+
+
+class MegaplanAdapter:
+    def __init__(
+        self,
+        client: MegaplanClient,
+        *,
+        entry_id: str | None = None,
+        follow_up_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        _directory: _Directory | None = None,
+    ) -> None:
+        self.client = client
+        self.capabilities = MEGAPLAN_CAPABILITIES
+        self.entry_id = entry_id
+        self.follow_up_attempts = max(1, follow_up_attempts)
+        self._sleep = sleep
+        self._directory = _directory or _Directory()
+
+    def for_call(self, entry_id: str) -> MegaplanAdapter:
+        """The same adapter (client, token, caches) writing for one call: its `entry_id` makes the
+        CallInfo `providerId` and comment markers stable across retries."""
+        return MegaplanAdapter(
+            self.client,
+            entry_id=entry_id,
+            follow_up_attempts=self.follow_up_attempts,
+            sleep=self._sleep,
+            _directory=self._directory,
+        )
+
+    # -- directory -------------------------------------------------------------------------------
+
+    def users(self) -> tuple[CrmUser, ...]:
+        """Employees for the mapping and for F15, without dismissed ones (F43)."""
+        with self._directory.lock:
+            cached = self._directory.users
+        if cached is not None:
+            return cached
+        users = tuple(
+            p.crm_user(employee)
+            for employee in self.client.pages("/api/v3/employee")
+            if "id" in employee and not p.is_dismissed(employee)
+        )
+        with self._directory.lock:
+            self._directory.users = users
+        return users
+
+    def programs(self) -> list[dict[str, Any]]:
+        with self._directory.lock:
+            cached = self._directory.programs
+        if cached is not None:
+            return cached
+        programs = [item for item in self.client.pages("/api/v3/program") if "id" in item]
+        with self._directory.lock:
+            self._directory.programs = programs
+        return programs
+
+    def states(self, program_id: str) -> list[dict[str, Any]]:
+        with self._directory.lock:
+            cached = self._directory.states.get(program_id)
+        if cached is not None:
+            return cached
+        answer = self.client.get(f"/api/v3/program/{program_id}/states")
+        states = [s for s in answer or [] if isinstance(s, dict) and "id" in s]
+        with self._directory.lock:
+            self._directory.states[program_id] = states
+        return states
+
+    def extra_fields(self, *, fresh: bool = False) -> dict[str, str]:
+        with self._directory.lock:
+            cached = self._directory.fields
+        if cached is not None and not fresh:
+            return cached
+        answer = self.client.get(EXTRA_FIELDS_PATH)
+        fields = {
+            str(item["name"]): str(item.get("hrName") or item["name"])
+            for item in answer or []
+            if isinstance(item, dict) and item.get("name")
+        }
+        with self._directory.lock:
+            self._directory.fields = fields
+        return fields
+
+    def field_keys(self, names: list[str]) -> dict[str, str]:
+        """Shown name → field key for each of `names`, creating the missing extra fields (F16, F23)."""
+        by_name = {shown: key for key, shown in self.extra_fields().items()}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            by_name = {shown: key for key, shown in self.extra_fields(fresh=True).items()}
+            for name in [n for n in names if n not in by_name]:
+                created = self.client.post(
+                    EXTRA_FIELDS_PATH,
+                    {"contentType": "ContractorExtraField", "hrName": name, "type": "StringField"},
+                )
+                if not isinstance(created, dict) or not created.get("name"):
+                    raise CrmRejected(
+                        f"Megaplan accepted the extra field «{name}» but answered no field name"
+                    )
+                by_name[name] = str(created["name"])
+            with self._directory.lock:
+                self._directory.fields = {key: shown for shown, key in by_name.items()}
+        return {name: by_name[name] for name in names}
+
+    def has_telephony(self) -> bool:
+        """Whether this instance has telephony objects (CallInfo); asked once, then remembered."""
+        with self._directory.lock:
+            known = self._directory.telephony
+        if known is not None:
+            return known
+        try:
+            self.client.get(CALL_INFO_PATH, {"limit": 1})
+            found = True
+        except CrmRejected as problem:
+            if problem.status not in (404, 405, 501):
+                raise
+            found = False
+        with self._directory.lock:
+            self._directory.telephony = found
+        return found
+
+    # -- facts -----------------------------------------------------------------------------------
+
+    def facts(self, phone: str | None) -> CrmFacts:
+        """Clients whose phone really ends with the caller's last 10 digits, in Megaplan's order, each
+        with its responsibles, open deals and fields; and the employees."""
+        users = self.users()
+        wanted = p.search_digits(phone)
+        if wanted is None:
+            return CrmFacts(phone=phone, users=users)
+        matches = self._clients_with(wanted)
+        if not matches:
+            return CrmFacts(phone=phone, users=users)
+        fields = self.extra_fields()
+        found = tuple(p.found_entity(c, self._open_deals(c), fields) for c in matches)
+        clients = p.client_users(matches)
+        return CrmFacts(phone=phone, found=found, users=(*users, *clients))
+
+    def _clients_with(self, wanted: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for item in self.client.pages("/api/v3/contractor", {"q": wanted}, max_pages=MAX_SEARCH_PAGES):
+            content_type = item.get("contentType")
+            if content_type not in p.CONTRACTOR_TYPES or "id" not in item:
+                continue
+            key = (str(content_type), str(item["id"]))
+            if key in seen:
+                continue
+            seen.add(key)
+            full = item
+            if "contactInfo" not in item or "responsibles" not in item:
+                full = self.client.get(f"/api/v3/{p.PATH[p.CONTRACTOR_TYPES[content_type]]}/{item['id']}")
+            if isinstance(full, dict) and p.has_number(full, wanted):
+                out.append(full)
+        return out
+
+    def _deals_of(self, contractor: dict[str, Any]) -> list[dict[str, Any]]:
+        query = {
+            "filter": {
+                "contentType": "TradeFilter",
+                "id": None,
+                "config": {
+                    "contentType": "FilterConfig",
+                    "termGroup": {
+                        "contentType": "FilterTermGroup",
+                        "join": "and",
+                        "terms": [
+                            {
+                                "contentType": "FilterTermRef",
+                                "field": "contractor",
+                                "comparison": "equals",
+                                "value": [p.link(contractor["contentType"], contractor["id"])],
+                            }
+                        ],
+                    },
+                },
+            },
+            "fields": ["name", "state", "program", "contractor"],
+        }
+        return list(self.client.pages("/api/v3/deal", query))
+
+    def _open_deals(self, contractor: dict[str, Any]) -> list[str]:
+        if contractor.get("countActiveDeals") == 0:
+            return []
+        return [
+            str(deal["id"]) for deal in self._deals_of(contractor) if "id" in deal and p.is_open_deal(deal)
+        ]
+
+    # -- intents ---------------------------------------------------------------------------------
+
+    def execute(self, intent: Intent, done: dict[str, Executed], links: dict[str, RecordingLink]) -> Executed:
+        match intent:
+            case CreateContact():
+                return self._create_client("contact", intent)
+            case CreateCompany():
+                return self._create_company(intent, done)
+            case CreateDeal():
+                return self._create_deal(intent, done)
+            case UpdateResponsible():
+                return self._update_responsible(intent, done)
+            case SaveCallTracking():
+                return self._save_call_tracking(intent, done)
+            case LogCall():
+                return self._log_call(intent, done, links)
+            case CreateLead() | CreateUnsortedLead():
+                raise BadSettings(
+                    "Megaplan has no leads or «Неразобранное»: choose a client (contact/company) and, for "
+                    "«Клиента и процесс», a deal in the settings"
+                )
+        raise CrmRejected(f"the Megaplan adapter cannot execute {type(intent).__name__}")
+
+    def _create_client(self, kind: ClientKind, intent: CreateContact | CreateCompany) -> Executed:
+        responsible = p.employee_id(intent.responsible_user_id)
+        existing = self._same_client(kind, intent.name, intent.phone)
+        if existing is not None:
+            made = EntityRef(kind=kind, id=str(existing["id"]), name=intent.name)
+            return Executed(key=intent.key, refs=(made,), detail=f"{self._describe(made)} already created")
+        extra: dict[str, str] = {}
+        if intent.source_line:
+            key = self.field_keys([p.SOURCE_LINE_FIELD])[p.SOURCE_LINE_FIELD]
+            extra[key] = intent.source_line
+        body = p.contractor_body(
+            kind, name=intent.name, responsible=responsible, phone=intent.phone, extra=extra
+        )
+        created = self._created(self.client.post(f"/api/v3/{p.PATH[kind]}", body), kind)
+        made = EntityRef(kind=kind, id=str(created["id"]), name=intent.name)
+        line = f", «{p.SOURCE_LINE_FIELD}» {intent.source_line}" if intent.source_line else ""
+        return Executed(
+            key=intent.key,
+            refs=(made,),
+            detail=f"created {self._describe(made)}, responsible {responsible}{line}",
+        )
+
+    def _same_client(self, kind: str, name: str, phone: str | None) -> dict[str, Any] | None:
+        """The client an earlier attempt created (its answer was lost): same number, same auto-name."""
+        wanted = p.search_digits(phone)
+        if wanted is None:
+            return None
+        for client in self._clients_with(wanted):
+            if p.CONTRACTOR_TYPES.get(client.get("contentType", "")) == kind and (
+                client.get("name") == name or client.get("firstName") == name
+            ):
+                return client
+        return None
+
+    def _create_company(self, intent: CreateCompany, done: dict[str, Executed]) -> Executed:
+        person = None
+        if intent.contact_key:
+            person = next(
+                (r for r in self._refs(done, (intent.contact_key,), intent.key) if r.kind == "contact"), None
+            )
+        outcome = self._create_client("company", intent)
+        if person is None:
+            return outcome
+        company = outcome.refs[0]
+        failed = self._follow_up(
+            lambda: self.client.post(
+                f"/api/v3/contractorHuman/{person.id}",
+                {"contentType": p.HUMAN, "company": p.link(p.COMPANY, company.id)},
+            ),
+            f"linking contact {person.id} to it",
+        )
+        detail = (
+            f"{outcome.detail}, contact {person.id} works there"
+            if failed is None
+            else f"{outcome.detail}; {failed}"
+        )
+        return Executed(key=intent.key, refs=outcome.refs, detail=detail)
+
+    def _create_deal(self, intent: CreateDeal, done: dict[str, Executed]) -> Executed:
+        manager = p.employee_id(intent.responsible_user_id)
+        if intent.program is None:
+            raise BadSettings("a Megaplan deal needs its program («Вид процесса»): choose it in the settings")
+        program = p.pick(self.programs(), intent.program)
+        if program is None:
+            names = ", ".join(f"{x.get('name')} ({x.get('id')})" for x in self.programs())
+            raise BadSettings(
+                f"deal program {intent.program!r} is not in Megaplan; its programs: {names or 'none'}"
+            )
+        program_id = str(program["id"])
+        state = None
+        if intent.status is not None:
+            state = p.pick(self.states(program_id), intent.status)
+            if state is None:
+                names = ", ".join(f"{s.get('name')} ({s.get('id')})" for s in self.states(program_id))
+                raise BadSettings(
+                    f"deal status {intent.status!r} is not a state of program «{program.get('name')}»; its "
+                    f"states: {names or 'none'}"
+                )
+        related = self._refs(done, intent.related_keys, intent.key)
+        clients = [
+            r
+            for r in ([intent.customer] if intent.customer else []) + related
+            if r.kind in ("contact", "company")
+        ]
+        contractor = next((r for r in clients if r.kind == "contact"), clients[0] if clients else None)
+        deal = self._same_deal(contractor, intent.name, program_id)
+        if deal is None:
+            body = p.deal_body(
+                name=intent.name, program_id=program_id, manager=manager, contractor=contractor, extra={}
+            )
+            deal = self._created(self.client.post("/api/v3/deal", body), "deal")
+        made = EntityRef(kind="deal", id=str(deal["id"]), name=intent.name)
+        detail = f"created {self._describe(made)} in «{program.get('name')}»"
+        if contractor is not None:
+            detail += f" for {contractor.kind} {contractor.id}"
+        if state is not None:
+            detail += self._move(deal, state)
+        return Executed(key=intent.key, refs=(made,), detail=detail)
+
+    def _same_deal(self, contractor: EntityRef | None, name: str, program_id: str) -> dict[str, Any] | None:
+        if contractor is None:
+            return None
+        link = {"contentType": p.CONTENT_TYPE[contractor.kind], "id": contractor.id}
+        for deal in self._deals_of(link):
+            program = deal.get("program") if isinstance(deal.get("program"), dict) else {}
+            if deal.get("name") == name and str(program.get("id")) == program_id:
+                return self.client.get(f"/api/v3/deal/{deal['id']}")
+        return None
+
+    def _move(self, deal: dict[str, Any], state: dict[str, Any]) -> str:
+        """Megaplan ignores `state` on create: the deal starts in the program's first state and is
+        moved along one of its `possibleTransitions` to the configured one."""
+        current = deal.get("state") if isinstance(deal.get("state"), dict) else {}
+        wanted = str(state["id"])
+        if str(current.get("id")) == wanted:
+            return f", status «{state.get('name')}»"
+        transition = next(
+            (
+                t
+                for t in deal.get("possibleTransitions") or []
+                if isinstance(t, dict) and str((t.get("stateTo") or {}).get("id")) == wanted
+            ),
+            None,
+        )
+        if transition is None:
+            return (
+                f"; it stays in «{current.get('name')}»: Megaplan offers no transition to «{state.get('name')}» "
+                "from there (check the program's transitions)"
+            )
+        failed = self._follow_up(
+            lambda: self.client.post(
+                f"/api/v3/deal/{deal['id']}/applyTransition",
+                {"transition": p.link("ProgramTransition", transition["id"])},
+            ),
+            f"moving it to «{state.get('name')}»",
+        )
+        return f", status «{state.get('name')}»" if failed is None else f"; {failed}"
+
+    def _update_responsible(self, intent: UpdateResponsible, done: dict[str, Executed]) -> Executed:
+        responsible = p.employee_id(intent.responsible_user_id)
+        refs = [r for r in self._refs(done, intent.targets, intent.key) if r.kind in p.PATH]
+        if not refs:
+            return Executed(key=intent.key, detail="nothing to update: no Megaplan record was created")
+        for ref in dict.fromkeys(refs):
+            if ref.kind == "deal":
+                body = {"contentType": "Deal", "manager": p.link(p.EMPLOYEE, responsible)}
+            else:
+                body = {
+                    "contentType": p.CONTENT_TYPE[ref.kind],
+                    "responsibles": [p.link(p.EMPLOYEE, responsible)],
+                }
+            self.client.post(f"/api/v3/{p.PATH[ref.kind]}/{ref.id}", body)
+        names = ", ".join(self._describe(r) for r in refs)
+        return Executed(
+            key=intent.key, refs=tuple(refs), detail=f"responsible set to employee {responsible}: {names}"
+        )
+
+    def _save_call_tracking(self, intent: SaveCallTracking, done: dict[str, Executed]) -> Executed:
+        """F23: the visitor's data in the clients' «ДКТ: …» extra fields, created the first time they
+        are needed (seed 001 adds them when the integration is switched on)."""
+        clients = [
+            r for r in self._refs(done, intent.targets, intent.key) if r.kind in ("contact", "company")
+        ]
+        if not clients:
+            return Executed(
+                key=intent.key, detail="nothing to hold the call-tracking data: no client was created"
+            )
+        values = p.tracking_values(intent.tracking_number, intent.number_type, intent.visitor)
+        keys = self.field_keys(list(p.TRACKING_FIELDS))
+        body_values = {keys[name]: value for name, value in values.items()}
+        for ref in clients:
+            self.client.post(
+                f"/api/v3/{p.PATH[ref.kind]}/{ref.id}",
+                {"contentType": p.CONTENT_TYPE[ref.kind], **body_values},
+            )
+        names = ", ".join(self._describe(r) for r in clients)
+        return Executed(
+            key=intent.key,
+            refs=tuple(clients),
+            detail=f"{len(values)} call-tracking fields filled on {names}",
+        )
+
+    def _log_call(
+        self, intent: LogCall, done: dict[str, Executed], links: dict[str, RecordingLink]
+    ) -> Executed:
+        employee = p.employee_id(intent.responsible_user_id)
+        related = self._refs(done, intent.related_keys, intent.key)
+        candidates = ([intent.customer] if intent.customer else []) + [
+            r for r in related if r.kind in ("contact", "company")
+        ]
+        client = next((r for r in candidates if r.kind in ("contact", "company")), None)
+        urls = [links[rid].url for rid in intent.recording_ids if rid in links]
+        provider_id = self._stable_key(intent)
+        if self.has_telephony():
+            call = self._call_info(intent, provider_id, employee, client, urls)
+            where = f" on {self._describe(client)}" if client else " (no client has this number)"
+            records = f", {len(urls)} recording link{'s' if len(urls) != 1 else ''}" if urls else ""
+            return Executed(
+                key=intent.key,
+                refs=(client,) if client else (),
+                detail=f"call {call['id']} ({p.CALL_TYPE[intent.result]}){where}{records}",
+            )
+        if client is None:
+            return Executed(
+                key=intent.key,
+                detail="not logged: this Megaplan has no telephony objects and no client has this number, so "
+                "there is no card to comment on",
+            )
+        user = next((u for u in self.users() if u.id == employee), None)
+        content = p.call_comment(intent, provider_id, user.name if user else None, urls)
+        comment = self._comment_once(client, provider_id, content)
+        return Executed(
+            key=intent.key,
+            refs=(client,),
+            detail=f"call written as comment {comment} on {self._describe(client)}"
+            + (f" with {len(urls)} recording link(s)" if urls else ""),
+        )
+
+    def _call_info(
+        self, intent: LogCall, provider_id: str, employee: str, client: EntityRef | None, urls: list[str]
+    ) -> dict[str, Any]:
+        earlier = self.client.get(CALL_INFO_PATH, {"providerId": provider_id, "limit": 1})
+        if isinstance(earlier, list) and earlier and isinstance(earlier[0], dict) and "id" in earlier[0]:
+            return earlier[0]
+        body = p.call_info_body(
+            intent,
+            provider_id=provider_id,
+            line=intent.line_number or "",
+            employee=employee,
+            client=client,
+            links=urls,
+        )
+        return self._created(self.client.post(CALL_INFO_PATH, body), "call")
+
+    def _comment_once(self, client: EntityRef, key: str, content: str) -> str:
+        path = f"/api/v3/contractor/{client.id}/comments"
+        stamp = p.marker(key)
+        for comment in self.client.pages(path):
+            if stamp in str(comment.get("content", "")):
+                return str(comment.get("id"))
+        created = self._created(
+            self.client.post(path, {"contentType": "Comment", "content": content}), "comment"
+        )
+        return str(created["id"])
+
+    # -- annotations (F20–F22) -------------------------------------------------------------------
+
+    def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
+        """Topics, transcript and quality score as a comment on the client the call was filed on."""
+        client = next((r for r in record.refs if r.kind in ("contact", "company")), None)
+        if client is None:
+            return Executed(
+                key=annotation.key, detail="not written: the call was not filed on a Megaplan client"
+            )
+        if not (annotation.topics or annotation.transcript or annotation.quality_score is not None):
+            return Executed(key=annotation.key, refs=(client,), detail="nothing to write")
+        transcript = [(phrase.name, phrase.text) for phrase in annotation.transcript]
+        key = f"{self.entry_id}:{annotation.key}" if self.entry_id else f"{record.key}:{annotation.key}"
+        content = p.annotation_comment(key, annotation.topics, transcript, annotation.quality_score)
+        comment = self._comment_once(client, key, content)
+        return Executed(
+            key=annotation.key, refs=(client,), detail=f"comment {comment} on {self._describe(client)}"
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _stable_key(self, intent: LogCall) -> str:
+        if self.entry_id:
+            return f"{self.entry_id}:{intent.key}"
+        digest = hashlib.sha256(
+            intent.model_dump_json(exclude={"recording_ids", "reason"}).encode()
+        ).hexdigest()
+        return f"{intent.key}:{digest[:24]}"
+
+    def _refs(self, done: dict[str, Executed], keys: tuple[str, ...], needed_by: str) -> list[EntityRef]:
+        missing = [key for key in keys if key not in done]
+        if missing:
+            raise CrmRejected(
+                f"{needed_by} refers to {', '.join(missing)}, which has not been executed for this call"
+            )
+        return [ref for key in keys for ref in done[key].refs]
+
+    @staticmethod
+    def _created(answer: Any, what: str) -> dict[str, Any]:
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise CrmRejected(f"Megaplan accepted the new {what} but answered no id")
+        return answer
+
+    def _follow_up(self, action: Callable[[], Any], what: str) -> str | None:
+        """A second request after a successful write: retried on 429/5xx, never raised."""
+        problem: CrmError | None = None
+        for attempt in range(self.follow_up_attempts):
+            try:
+                action()
+                return None
+            except (CrmRateLimited, CrmUnavailable) as error:
+                problem = error
+                if attempt + 1 < self.follow_up_attempts:
+                    self._sleep(min(2.0, error.retry_after or 0.5 * 2**attempt))
+            except CrmError as error:
+                problem = error
+                break
+        return f"{what} failed: {problem}"
+
+    def entity_url(self, ref: EntityRef) -> str:
+        section = {"contact": "crm/human", "company": "crm/company", "deal": "deals"}.get(ref.kind, ref.kind)
+        return f"{self.client.base_url}/{section}/{ref.id}/card/"
+
+    def _describe(self, ref: EntityRef) -> str:
+        return f"{ref.kind} {ref.id} ({self.entity_url(ref)})"
+
+    # -- connection check (F41) ------------------------------------------------------------------
+
+    def check_connection(self) -> ConnectionCheck:
+        try:
+            employees = self.client.get("/api/v3/employee", {"limit": 1})
+            telephony = self.has_telephony()
+        except BadSettings as problem:
+            if problem.status == 404:
+                return ConnectionCheck(
+                    ok=False,
+                    message=f"Неверный адрес Мегаплана: по адресу {self.client.base_url} API Мегаплана не найден",
+                )
+            if problem.status is None and "empty" in str(problem):
+                return ConnectionCheck(ok=False, message="Не указаны логин или пароль пользователя Мегаплана")
+            return ConnectionCheck(
+                ok=False,
+                message="Неверный логин или пароль: Мегаплан не пускает пользователя интеграции — проверьте их",
+            )
+        except CrmRateLimited:
+            return ConnectionCheck(
+                ok=False, message="Мегаплан ограничил частоту запросов: проверьте подключение позже"
+            )
+        except CrmUnavailable:
+            return ConnectionCheck(
+                ok=False,
+                message=f"Мегаплан не отвечает по адресу {self.client.base_url}: проверьте адрес или повторите позже",
+            )
+        except CrmRejected as problem:
+            if problem.status == 404:
+                return ConnectionCheck(
+                    ok=False,
+                    message=f"Неверный адрес Мегаплана: по адресу {self.client.base_url} API Мегаплана не найден",
+                )
+            return ConnectionCheck(
+                ok=False,
+                message="Доступ запрещён: у пользователя интеграции нет прав на клиентов и сотрудников",
+            )
+        how = (
+            "звонки сохраняются в телефонии Мегаплана"
+            if telephony
+            else "звонки сохраняются комментариями к клиентам"
+        )
+        seen = "сотрудники доступны" if employees else "сотрудников не найдено"
+        return ConnectionCheck(
+            ok=True, message=f"Подключение к Мегаплану установлено ({self.client.base_url}): {seen}, {how}"
+        )
