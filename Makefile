@@ -39,10 +39,10 @@ setup: $(STAMP) $(NODE_STAMP)
 	@command -v java >/dev/null || echo "WARNING: java not found: the local stack will fall back to moto's DynamoDB"
 
 run: setup
-	@$(PY) -m sandbox run
+	@$(PY) -m sandbox run $(if $(CRM),--crm $(CRM))
 
 serve: setup
-	@$(PY) -m sandbox serve
+	@$(PY) -m sandbox serve $(if $(CRM),--crm $(CRM))
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)

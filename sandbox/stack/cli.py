@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -25,7 +26,7 @@ def _start(args: argparse.Namespace) -> LocalStack:
         ports=ports, verbose=args.verbose, state_file=Path(args.state_file), time_scale=args.time_scale
     ).start()
     stack.issue_admin_token()
-    stack.register_tenant()
+    stack.register_tenant(crm=args.crm)
     stack.enable_click_to_call()
     path = stack.write_state()
     print(f"Local stack is up. Admin token: {stack.admin_token}")
@@ -98,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
             f"{len(executions)} executions: "
             + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_status.items()))
         )
-        state = stack.amocrm.state()
-        print(f"\nWhat amoCRM now holds ({stack.amocrm.url}):\n")
-        print(render_amocrm(state))
-        played = _play_one_recording(state)
-        if played:
-            print(f"\nA recording link from a call note, followed twice: {played}")
+        state = stack.crm_state(args.crm)
+        if args.crm == "amocrm":
+            print(f"\nWhat amoCRM now holds ({stack.amocrm.url}):\n")
+            print(render_amocrm(state))
+            played = _play_one_recording(state)
+            if played:
+                print(f"\nA recording link from a call note, followed twice: {played}")
+        else:
+            demo = importlib.import_module(f"sandbox.crm.{args.crm}.demo")
+            print(f"\nWhat {args.crm} now holds ({stack.crm_sandboxes[args.crm].url}):\n")
+            print(demo.render(state))
         broken = failed or not idle or len(calls) != len(rendered.entry_ids) or by_status.get("FAILED")
         return 1 if broken else 0
     finally:
@@ -142,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="speed of Step Functions waits and retries (default 1/60 for serve, 1/500 for run)",
+    )
+    parser.add_argument(
+        "--crm",
+        choices=("amocrm", "bpmsoft", "megaplan", "omnidesk"),
+        default="amocrm",
+        help="the CRM sandbox the demo tenant is connected to (default amocrm)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request the front handles")
     parser.add_argument("--scenario", help="scenario file for `run` (default: demo-day.yaml)")

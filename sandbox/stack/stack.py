@@ -255,6 +255,7 @@ class LocalStack:
         employees: list[dict[str, Any]] | None = None,
         *,
         with_crm: bool = True,
+        crm: str = "amocrm",
     ) -> dict[str, Any]:
         """Register a tenant through the real admin API, as an operator would."""
         tenant_id = tenant_id or self.tenant_id
@@ -264,7 +265,7 @@ class LocalStack:
             "employees": employees if employees is not None else DEMO_EMPLOYEES,
         }
         if with_crm:
-            body.update(self.connect_amocrm(tenant_id))
+            body.update(self.connect_crm(crm, tenant_id))
         with self.admin() as admin:
             response = admin.put(f"/tenants/{tenant_id}", json=body)
         if response.status_code not in (200, 201):
@@ -273,6 +274,25 @@ class LocalStack:
             )
         self.log(f"tenant {tenant_id} registered; Mango posts to {self.ingest_url(tenant_id)}")
         return response.json()
+
+    def connect_crm(self, kind: str, tenant_id: str) -> dict[str, Any]:
+        """The tenant's settings for the demo on one CRM sandbox (credentials stored as deployed)."""
+        if kind == "amocrm":
+            return self.connect_amocrm(tenant_id)
+        if kind not in self.crm_sandboxes:
+            raise RuntimeError(
+                f"no {kind} sandbox is running (known: amocrm, {', '.join(self.crm_sandboxes)})"
+            )
+        return importlib.import_module(f"sandbox.crm.{kind}.demo").connect(self, tenant_id)
+
+    def crm_state(self, kind: str) -> dict[str, Any]:
+        if kind == "amocrm":
+            return self.amocrm.state()
+        server = self.crm_sandboxes[kind]
+        if hasattr(server, "state"):
+            return server.state()
+        with httpx.Client(trust_env=False, timeout=30) as http:
+            return http.get(f"{server.url.rstrip('/')}/_sandbox/state").json()
 
     def connect_amocrm(self, tenant_id: str) -> dict[str, Any]:
         """Tokens for the amoCRM sandbox in Secrets Manager, and the demo's amoCRM settings."""

@@ -476,8 +476,15 @@ def test_a_loop_with_an_exit_finishes(world: World) -> None:
     assert len(world.of(LEAD)) == 1
 
 
-def test_an_unknown_condition_fails_the_run_naming_the_row(world: World) -> None:
-    table = rules({"order": 5, "condition": "Найдено ровно две", "entity": CONTACT, "action": "do_nothing"})
+def test_an_unknown_condition_is_refused_when_saved_and_fails_a_run_naming_the_row(world: World) -> None:
+    row = {"order": 5, "condition": "Найдено ровно две", "entity": CONTACT, "action": "do_nothing"}
+    with pytest.raises(ValueError, match="unknown condition"):
+        RoleRule.model_validate(row)
+    assert RoleRule.model_validate({**row, "condition": "найдена  как минимум одна сущность."})
+    stale = RoleRule.model_validate({**row, "condition": None}).model_copy(
+        update={"condition": "Найдено ровно две"}  # saved by an older version, before the check
+    )
+    table = [*rules(), stale]
     history = interpret(table, call(), world)
     assert history.status == "failed"
     assert "row 5: unknown condition «Найдено ровно две»" in (history.error or "")

@@ -843,6 +843,15 @@ NEEDS_ENTITY2 = frozenset({RoleAction.LOAD_LINKED_TO_ENTITY2, RoleAction.BIND_EN
 DIRECTION_LABELS = {"any": "Любое (пусто)", "incoming": "Входящий", "outgoing": "Исходящий"}
 
 
+ROLE_CONDITIONS = frozenset({"нет найденных сущностей", "найдена как минимум одна сущность"})
+"""«Условие» values BPMSoft offers, normalised (see `normalise_condition`)."""
+
+
+def normalise_condition(text: str) -> str:
+    """How a condition typed in the table is compared: case, ё/е, spaces and a final dot ignored."""
+    return " ".join(text.replace("ё", "е").replace("Ё", "Е").split()).casefold().rstrip(".…")
+
+
 @dataclass(frozen=True)
 class RoleValue:
     """A parsed «Значение»: a row to go to, a variable assignment, or a variable check with its row."""
@@ -958,6 +967,12 @@ class RoleRule(BaseModel):
                 problems.add("value", str(problem))
         if not problems and (shape := _value_shape_problem(self.action, parsed)):
             problems.add("value", shape)
+        if self.condition is not None and normalise_condition(self.condition) not in ROLE_CONDITIONS:
+            problems.add(
+                "condition",
+                f"unknown condition {self.condition!r}: BPMSoft offers «Нет найденных сущностей» and "
+                "«Найдена как минимум одна сущность» (or leave it empty for always)",
+            )
         if self.action in NEEDS_ENTITY and self.entity is None:
             problems.add("entity", f"required for action {self.action.value!r}")
         if self.action in NEEDS_ENTITY2 and self.entity2 is None:

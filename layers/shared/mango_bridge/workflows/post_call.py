@@ -21,6 +21,7 @@ from mango_bridge.enrichment.schedule import ANALYTICS_SCHEDULE, RATING_SCHEDULE
 from mango_bridge.policy.engine import decide
 from mango_bridge.policy.intents import LogCall
 from mango_bridge.settings.model import TenantSettings
+from mango_bridge.store.action_history import ActionHistoryStore
 from mango_bridge.store.calls import CallStore
 from mango_bridge.store.decisions import DecisionStore
 from mango_bridge.store.enrichment import EnrichmentJob, EnrichmentJobs
@@ -57,6 +58,7 @@ class PostCall:
     outcomes: OutcomeStore = field(default_factory=OutcomeStore)
     executor: IntentExecutor = field(default_factory=IntentExecutor)
     jobs: EnrichmentJobs = field(default_factory=EnrichmentJobs)
+    action_history: ActionHistoryStore = field(default_factory=ActionHistoryStore)
     clock: Callable[[], float] = time.time
 
     def run(self, tenant: str, entry_id: str, *, final: bool = False) -> dict[str, Any]:
@@ -96,6 +98,8 @@ class PostCall:
                 continue
             done[intent.key] = self.executor.run(tenant, entry_id, intent, adapter, done, links)
 
+        if not pending:
+            self._run_role_rules(tenant, call, settings, adapter)
         self._schedule_enrichment(tenant, call, settings, stored.decision.of(LogCall), done, links)
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
@@ -107,6 +111,23 @@ class PostCall:
                 f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}"
             )
         return self._result(tenant, entry_id, status, list(done))
+
+    def _run_role_rules(
+        self, tenant: str, call: CallAggregate, settings: TenantSettings, adapter: CrmAdapter
+    ) -> None:
+        """BPMSoft's «Настройка действий в зависимости от роли» (F31), once the call records exist to
+        bind to; a retry replays the first attempt's reads so it follows the same rows."""
+        if not settings.role_rules or self.action_history.get(tenant, call.entry_id) is not None:
+            return
+        backend_for = getattr(adapter, "rules_backend", None)
+        if backend_for is None:
+            return  # only BPMSoft has the table; settings validation keeps it off other CRMs
+        from mango_bridge.role_rules.run import run_role_rules
+
+        history = run_role_rules(
+            call, settings, backend_for(), journal=self.action_history.journal(tenant, call.entry_id)
+        )
+        self.action_history.put_first(tenant, call.entry_id, history, shown=settings.save_action_history)
 
     def _schedule_enrichment(
         self,
