@@ -242,9 +242,24 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
 
     outcome = OutcomeStore().get(tenant, entry_id)
     entry["crm"] = outcome.model_dump() if outcome else None
+    entry["after_call"] = _after_call(tenant, call)
     if app.current_event.get_query_string_value("events") == "raw":
         entry["events"] = [{"suffix": e.suffix, "json": e.json_text} for e in store.events(tenant, entry_id)]
     return entry
+
+
+def _after_call(tenant: str, call: CallAggregate) -> dict[str, Any]:
+    """What was and is still to be asked of Mango after the call (F20–F23), as the operator sees it."""
+    from mango_bridge.store.enrichment import EnrichmentJobs
+
+    jobs = EnrichmentJobs().for_call(tenant, call.entry_id)
+    return {
+        "visitor": call.visitor.model_dump(exclude_none=True) if call.visitor else None,
+        "jobs": [
+            job.model_dump(include={"kind", "recording_id", "status", "detail", "polls", "due", "record_key"})
+            for job in jobs
+        ],
+    }
 
 
 def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
