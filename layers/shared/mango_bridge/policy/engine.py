@@ -2,7 +2,8 @@
 
 The rules run in a fixed order (docs/policy.md): which calls are saved at all (direction, line
 filter), answered or missed (F3), who each record belongs to (F2, F4–F7), which client it is filed on
-(F14, F15), what is created for a new number (F8–F11, F16, F18, F23) or a repeat caller (F12, F13).
+(F14, F15), what is created for a new number (F8–F11, F16, F18, F23) or a repeat caller (F12, F13),
+and, for a helpdesk, which case each record opens or joins (F32–F39, `policy/cases.py`).
 Everything not done that a person might expect is listed in `skipped` with the reason.
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mango_bridge.calls.model import CallAggregate, PartyView, Recording
 from mango_bridge.phones import to_e164
+from mango_bridge.policy.cases import plan_cases
 from mango_bridge.policy.conversations import CallShape, Conversation, Offer, shape
 from mango_bridge.policy.facts import Capabilities, CreatableKind, CrmFacts, EntityRef, FoundEntity
 from mango_bridge.policy.intents import (
@@ -188,7 +190,29 @@ def decide(
     extras += _call_tracking(ctx, case, creates, skipped)
     extras += _update_on_transfer(ctx, case, records, creator, creates)
     logs = [_log_call(ctx, record, outcome, creates) for record in records]
+    if capabilities.case:
+        extras, logs = _file_in_cases(ctx, extras, logs, creates)
     return finish([*creates, *extras, *logs], skipped, outcome)
+
+
+def _file_in_cases(
+    ctx: _Context, extras: list[Intent], logs: list[LogCall], creates: list[CreateIntent]
+) -> tuple[list[Intent], list[LogCall]]:
+    """F32–F39: each record opens or joins a case; missed-call cases the call settles are updated."""
+    can_file = ctx.customer is not None or any(isinstance(c, CreateContact) for c in creates)
+    plan = plan_cases(logs, ctx.shape.direction, ctx.customer, can_file, ctx.settings)
+    filed = [
+        log.model_copy(
+            update={
+                "case": plan.filings.get(log.key),
+                "reason": f"{log.reason}; {plan.explanations[log.key]}",
+            }
+        )
+        if log.key in plan.explanations
+        else log
+        for log in logs
+    ]
+    return [*extras, *plan.updates], filed
 
 
 # --- which calls are saved at all ------------------------------------------------------------------

@@ -38,7 +38,11 @@ class FoundEntity(EntityRef):
     is_open: bool = Field(default=True, description="For a lead, deal or case: not closed, won or lost")
     open_lead_ids: tuple[str, ...] = ()
     open_deal_ids: tuple[str, ...] = ()
-    open_case_ids: tuple[str, ...] = ()
+    open_case_ids: tuple[str, ...] = Field(
+        default=(),
+        description="For a helpdesk user: open missed-call cases still waiting for a conversation, newest "
+        "first — the caller's next missed call joins the first, a conversation settles them all (F36–F39)",
+    )
     fields: dict[str, str] = Field(
         default_factory=dict,
         description="Standard and custom fields by the names the CRM shows (and by id), for routing rules",

@@ -20,6 +20,8 @@ Side = Literal["incoming", "outgoing"]
 CallResult = Literal["answered", "missed", "reached", "not_reached"]
 BoundBy = Literal["employee", "save_all_calls", "missed_in_ivr", "missed_in_group"]
 """Why a record has its responsible: the employee's own mapping, or the setting that named one."""
+CaseStatus = Literal["open", "waiting", "closed"]
+"""A helpdesk case's status: «открытое», «в ожидании», «закрытое» (seed 003, F39)."""
 
 CREATE_CONTACT = "create_contact"
 CREATE_COMPANY = "create_company"
@@ -33,6 +35,11 @@ SAVE_CALL_TRACKING = "save_call_tracking"
 def log_call_key(leg_id: str) -> str:
     """One record per conversation, named after the leg the conversation started on."""
     return f"log_call:{leg_id}"
+
+
+def update_case_key(case_id: str) -> str:
+    """A call changes an existing case at most once."""
+    return f"update_case:{case_id}"
 
 
 class _Intent(BaseModel):
@@ -81,6 +88,33 @@ class CreateUnsortedLead(_CreateIntent):
     duration_seconds: int = 0
 
 
+class CaseFiling(BaseModel):
+    """Where a helpdesk (capability `case`) files one call record, and in which words (F32–F39).
+
+    The policy writes the words because only it knows the tenant's time zone and employees' names.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case: EntityRef | None = Field(
+        default=None,
+        description="The existing case the call joins (an open missed-call case); none opens one",
+    )
+    subject: str | None = Field(default=None, description="The new case's subject, «Входящий звонок с +7…»")
+    status: CaseStatus | None = Field(default=None, description="The new case's status")
+    missed_call: bool = Field(
+        default=False,
+        description="The new case is a missed-call case: marked as such, and the caller's next missed calls "
+        "join it until a conversation happens (F36)",
+    )
+    text: str = Field(
+        min_length=1,
+        description="What happened on the call: the new case's first message, or what is added to the joined "
+        "case (a conversation as the employee's reply with the recording, a missed call as the caller's "
+        "message, a call attempt as a note)",
+    )
+
+
 class LogCall(_Intent):
     """One call record: an employee's conversation, or the whole call when nobody talked."""
 
@@ -99,6 +133,22 @@ class LogCall(_Intent):
     phone: str | None = Field(description="The customer's number")
     customer: EntityRef | None = Field(description="The existing record it is filed on (F14)")
     related_keys: tuple[str, ...] = Field(default=(), description="Records created by this decision")
+    case: CaseFiling | None = Field(
+        default=None, description="For a helpdesk: the case this record opens or joins (none: not filed)"
+    )
+
+
+class UpdateCase(_Intent):
+    """A status change of a case this call did not open: a missed-call case the caller has now talked
+    about is closed (F39) or, when the callback is filed into it, waits and is marked handled (F37)."""
+
+    kind: Literal["update_case"] = "update_case"
+    case: EntityRef
+    status: CaseStatus
+    handled: bool = Field(
+        default=False,
+        description="The missed call got its conversation: its missed-call mark becomes «handled»",
+    )
 
 
 class UpdateResponsible(_Intent):
@@ -125,6 +175,7 @@ Intent = Annotated[
     | CreateUnsortedLead
     | UpdateResponsible
     | SaveCallTracking
+    | UpdateCase
     | LogCall,
     Field(discriminator="kind"),
 ]
