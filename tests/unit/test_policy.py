@@ -76,7 +76,8 @@ def asked(decision: Decision) -> list[str]:
         elif isinstance(intent, SaveCallTracking):
             lines.append(f"save call tracking ({intent.number_type})")
         else:
-            lines.append(f"{intent.kind.replace('_', ' ')} → {intent.responsible_user_id}")
+            whom = getattr(intent, "responsible_user_id", None)
+            lines.append(f"{intent.kind.replace('_', ' ')}" + (f" → {whom}" if whom else ""))
     return lines
 
 

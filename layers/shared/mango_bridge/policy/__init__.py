@@ -6,6 +6,7 @@ Pure and deterministic: no AWS, no HTTP, no clock. See docs/policy.md for the ru
 from mango_bridge.policy.engine import Decision, decide
 from mango_bridge.policy.facts import Capabilities, CrmFacts, CrmUser, EntityRef, FoundEntity
 from mango_bridge.policy.intents import (
+    CaseFiling,
     CreateCompany,
     CreateContact,
     CreateDeal,
@@ -14,11 +15,13 @@ from mango_bridge.policy.intents import (
     Intent,
     LogCall,
     SaveCallTracking,
+    UpdateCase,
     UpdateResponsible,
 )
 
 __all__ = [
     "Capabilities",
+    "CaseFiling",
     "CreateCompany",
     "CreateContact",
     "CreateDeal",
@@ -32,6 +35,7 @@ __all__ = [
     "Intent",
     "LogCall",
     "SaveCallTracking",
+    "UpdateCase",
     "UpdateResponsible",
     "decide",
 ]

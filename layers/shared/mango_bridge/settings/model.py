@@ -225,7 +225,8 @@ class CrmConnection(BaseModel):
         description="Логин и пароль API — a reference to the secret with the CRM credentials: BPMSoft "
         '`{"login", "password"}` (Логин/Пароль API BPMSoft); Megaplan `{"login", "password"}`; amoCRM '
         '`{"client_id", "client_secret", "refresh_token"}` or `{"long_lived_token"}`; Omnidesk '
-        '`{"staff_email", "api_key"}`. Calls are not written to the CRM until it is set.',
+        '`{"staff_email" (or "email"), "api_key", "channel"?}` (the calls channel code, `phone` by default). '
+        "Calls are not written to the CRM until it is set.",
     )
     notification_emails: Annotated[
         list[
