@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cold_import, cost, ingest_throughput, reconcile_day
+from bench import cold_import, cost, ingest_throughput, reconcile_day, routing_latency
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -124,10 +124,23 @@ def main() -> int:
         f"peak Python memory {reconcile['peak_python_memory_mb']} MB (budget 5 min, flat); restoring a missing "
         f"call: {reconcile['seconds_per_restored_call']} s each"
     )
+    print(
+        "\n5. Smart routing: Appeared webhook received → commands/route sent (local stack in process)",
+        flush=True,
+    )
+    routing = routing_latency.run()
+    print("\n".join(routing_latency.describe(routing)))
     when = f"{datetime.now(UTC):%Y-%m-%d}"
     RESULTS.write_text(
         json.dumps(
-            {"date": when, "cold_import": imports, "ingest": ingest, "cost": costs, "reconcile": reconcile},
+            {
+                "date": when,
+                "cold_import": imports,
+                "ingest": ingest,
+                "cost": costs,
+                "reconcile": reconcile,
+                "routing": routing,
+            },
             indent=2,
         )
         + "\n"

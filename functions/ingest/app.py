@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from mango_bridge.ingest import Ingestor, IngestOutcome, TenantAuth, TenantAuthCache
+from mango_bridge.ingest import (
+    FollowUp,
+    Ingestor,
+    IngestOutcome,
+    LambdaInvoker,
+    RoutingTrigger,
+    TenantAuth,
+    TenantAuthCache,
+)
 from mango_bridge.mango.webhook import MalformedForm, parse_form
 from mango_bridge.store.calls import CallStore, LooseEventStore
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.starter import PostCallStarter
+
+if TYPE_CHECKING:
+    from mango_bridge.store.routes import PresenceStore
 
 logger = Logger()
 _ingestor: Ingestor | None = None
@@ -24,19 +35,28 @@ def _load_auth(tenant: str) -> TenantAuth | None:
     if record is None:
         return None
     salt = store.get_salt(tenant)
-    return TenantAuth(record.settings.mango.api_key, salt) if salt else None
+    if not salt:
+        return None
+    settings = record.settings
+    return TenantAuth(settings.mango.api_key, salt, settings.routing, settings.call_tracking)
+
+
+def _presence() -> PresenceStore:
+    from mango_bridge.store.routes import PresenceStore
+
+    return PresenceStore()
 
 
 def _ingestor_instance() -> Ingestor:
     global _ingestor
     if _ingestor is None:
         starter = PostCallStarter()
-        _ingestor = Ingestor(
-            CallStore(),
-            LooseEventStore(),
-            TenantAuthCache(_load_auth),
-            follow_ups=[starter] if starter.enabled else [],
-        )
+        tenants = TenantAuthCache(_load_auth)
+        follow_ups: list[FollowUp] = [starter] if starter.enabled else []
+        invoker = LambdaInvoker()
+        if invoker.enabled:
+            follow_ups.append(RoutingTrigger(tenants, invoker, presence=_presence))
+        _ingestor = Ingestor(CallStore(), LooseEventStore(), tenants, follow_ups=follow_ups)
     return _ingestor
 
 

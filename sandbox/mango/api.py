@@ -25,6 +25,8 @@ Mango methods implemented:
   `POST /vpbx/stats/calls/result/` {key} → `status: work` (maybe with a partial first chunk) until
   ready, then `status: complete` with `data` = per-Moscow-day chunks `{period, list, total_*}`; an
   unknown or expired key answers `status: not-found`.
+* `POST /vpbx/commands/route`, `incominglines`, `schemas` — see `sandbox/mango/routing.py` (calls
+  waiting in the IVR, the route rate limit, the playback of a routed call).
 * `POST /vpbx/commands/<anything>` → recorded in `commands` and answered `{"result": 1000}`.
   `register_method("commands/route", handler)` replaces that per method (e.g. to play the events
   the command causes).
@@ -375,9 +377,10 @@ class MangoApiSandbox(LoopbackServer):
         self._downloads: list[dict[str, Any]] = []
         self._faults: FaultBook[Fault] = FaultBook(Fault)
         self._controls: dict[str, ControlHandler] = {}
-        from sandbox.mango import analytics
+        from sandbox.mango import analytics, routing
 
         analytics.install(self)
+        routing.install(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -432,6 +435,9 @@ class MangoApiSandbox(LoopbackServer):
             self._stats_jobs.clear()
             self._last_stats_request = float("-inf")
         self.history.clear()
+        desk = getattr(self, "route_desk", None)
+        if desk is not None:
+            desk.reset()
 
     def add_recording(self, recording_id: str, *, audio: bytes | None = None) -> None:
         with self._lock:

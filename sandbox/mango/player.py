@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "main",
+    "play_live",
     "post",
     "ready_recording_ids",
     "render",
@@ -368,6 +369,90 @@ def run_play(args: argparse.Namespace) -> int:
     for delivery, status in failed[:20]:
         print(f"FAILED {status} {delivery.suffix} {delivery.describe()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+@dataclass
+class LivePlay:
+    """How a call with a routable greeting went: routed by the bridge, or left to Mango's scheme."""
+
+    rendered: Rendered
+    routed: dict[str, Any] | None
+    leg: dict[str, Any]
+    statuses: list[int]
+
+    @property
+    def entry_id(self) -> str:
+        return next(iter(self.rendered.entry_ids.values()))
+
+
+def play_live(
+    rendered: Rendered,
+    *,
+    to_url: str,
+    api_key: str,
+    api_salt: str,
+    mango_api_url: str,
+    window_seconds: float = 6.0,
+    pace: float = 0.2,
+    copies: int = 1,
+    talk_seconds: int = 60,
+    client: httpx.Client | None = None,
+) -> LivePlay:
+    """Play a scenario with a `routing` window as the PBX would live.
+
+    The routable leg is announced to the Mango API sandbox, the greeting's notifications are posted
+    (`pace` seconds apart; each `copies` times, as Mango's redeliveries do), then the caller hears the
+    greeting for `window_seconds`: if the bridge routes the leg in that time the sandbox plays the
+    routed call; otherwise the leg is closed (a later route gets 4101) and Mango's own scheme is played.
+    """
+    if rendered.live_leg is None:
+        raise ScenarioError(f"{rendered.name}: no 'routing' window to play live")
+    own = client is None
+    http = client or local_client()
+    root = _sandbox_root(mango_api_url)
+    greeting = rendered.deliveries[: rendered.greeting_deliveries]
+    rest = rendered.deliveries[rendered.greeting_deliveries :]
+    appeared = next(d.data for d in greeting if d.data.get("call_id") == rendered.live_leg)
+    try:
+        http.post(
+            f"{root}_sandbox/live",
+            json={
+                "entry_id": appeared["entry_id"],
+                "call_id": rendered.live_leg,
+                "to_url": to_url,
+                "caller": (appeared.get("from") or {}).get("number", ""),
+                "line": (appeared.get("to") or {}).get("line_number")
+                or (appeared.get("to") or {}).get("number"),
+                "location": appeared.get("location", "ivr"),
+                "seq": int(appeared.get("seq", 1)),
+                "window_seconds": window_seconds,
+                "talk_seconds": talk_seconds,
+            },
+        ).raise_for_status()
+        opened = time.monotonic()
+        statuses: list[int] = []
+        for delivery in greeting:
+            for _ in range(max(1, copies)):
+                statuses += post([delivery], to_url=to_url, api_key=api_key, api_salt=api_salt, client=http)
+            time.sleep(pace)
+        left = max(0.0, window_seconds - (time.monotonic() - opened))
+        leg = http.post(
+            f"{root}_sandbox/live/wait",
+            json={"call_id": rendered.live_leg, "timeout": left},
+            timeout=left + 30,
+        ).json()
+        if leg["routed"] is None:
+            leg = http.post(f"{root}_sandbox/live/close", json={"call_id": rendered.live_leg}).json()
+        if leg["routed"] is None:
+            statuses += post(rest, to_url=to_url, api_key=api_key, api_salt=api_salt, client=http)
+        else:
+            leg = http.post(
+                f"{root}_sandbox/live/wait", json={"call_id": rendered.live_leg, "timeout": 0}, timeout=40
+            ).json()
+        return LivePlay(rendered, leg["routed"], leg, statuses)
+    finally:
+        if own:
+            http.close()
 
 
 def _sandbox_root(mango_api_url: str) -> str:

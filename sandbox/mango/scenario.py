@@ -151,6 +151,23 @@ def seconds_after_midnight(value: int | str) -> int:
     return seconds
 
 
+class LiveWindow(_Strict):
+    """A leg the bridge may route while the caller hears the greeting (played with `play_live`).
+
+    Steps stamped before `greeting_ends` are the greeting (the `Appeared`, any DTMF); the steps from
+    `greeting_ends` on are Mango's own scheme, played only when nobody routed the leg in time. `expect`
+    describes that unrouted story.
+    """
+
+    leg: str
+    greeting_ends: int = Field(ge=1)
+
+    @field_validator("leg")
+    @classmethod
+    def _leg_placeholder(cls, value: str) -> str:
+        return _entry_name(value)
+
+
 class Scenario(_Strict):
     """A call story (`steps`) or a playlist of other scenarios (`calls`)."""
 
@@ -162,6 +179,7 @@ class Scenario(_Strict):
     expect: dict[str, Expectation] = Field(default_factory=dict)
     day: date | None = None
     calls: list[PlaylistCall] = Field(default_factory=list)
+    routing: LiveWindow | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
@@ -260,6 +278,10 @@ class Rendered:
     entry_ids: dict[str, str]
     expect: dict[str, dict[str, Any]]
     ids: dict[str, str] = field(default_factory=dict)
+    live_leg: str | None = None
+    """The call_id of the leg that can be routed during the greeting (scenarios with `routing`)."""
+    greeting_deliveries: int = 0
+    """How many deliveries, from the start, make up the greeting; the rest is Mango's own scheme."""
 
 
 class OpaqueIds:
@@ -423,6 +445,13 @@ def _render_story(
         if expectation.ended is not None:
             block["ended_at"] = iso_utc(base_time + expectation.ended)
         expect[ids[entry]] = block
+    live_leg, greeting = None, 0
+    if story.routing is not None:
+        live_leg = ids[story.routing.leg]
+        greeting = next(
+            (i for i, d in enumerate(deliveries) if story.steps[d.step].t >= story.routing.greeting_ends),
+            len(deliveries),
+        )
     return Rendered(
         name=story.name,
         base_time=base_time,
@@ -430,6 +459,8 @@ def _render_story(
         entry_ids=entry_ids,
         expect=expect,
         ids={prefix + name: value for name, value in ids.issued.items()},
+        live_leg=live_leg,
+        greeting_deliveries=greeting,
     )
 
 

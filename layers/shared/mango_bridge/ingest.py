@@ -8,16 +8,21 @@ delivery, duplicate or not, re-derives the aggregate).
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mango_bridge.calls.assembly import assemble
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.mango.notifications import (
+    CallEvent,
     CommandResult,
+    DtmfEvent,
     MalformedNotification,
     Notification,
     UnknownNotification,
@@ -28,7 +33,15 @@ from mango_bridge.mango.notifications import (
 from mango_bridge.mango.signature import verify
 from mango_bridge.store.calls import CallStore, LooseEventStore, call_pk
 
+if TYPE_CHECKING:
+    from mango_bridge.settings.model import Routing
+    from mango_bridge.store.routes import PresenceStore
+
 PING_SUFFIXES = {"ping", "events/ping"}
+ROUTE_FUNCTION_ENV = "ROUTE_FUNCTION_NAME"
+ROUTABLE_LOCATIONS = frozenset({"ivr", "queue"})
+STATUS_SUFFIX = "events/user/status_changed"
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=8192)
@@ -39,8 +52,12 @@ def _parse_stored(suffix: str, json_text: str) -> Notification:
 
 @dataclass(frozen=True)
 class TenantAuth:
+    """What ingest needs of a tenant on every notification, cached per warm container."""
+
     api_key: str
     api_salt: str
+    routing: Routing | None = None
+    call_tracking: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,147 @@ class Ingestor:
 
     def _refold(self, tenant: str, entry_id: str) -> CallAggregate | None:
         return refold(self.calls, tenant, entry_id)
+
+
+class RoutingTrigger:
+    """An ingest follow-up: hands routing and live call tracking to the route function, asynchronously.
+
+    Triggers: a leg `Appeared` in the IVR or a queue on a line with routing on (or a dynamic
+    call-tracking number to capture), the caller's DTMF on such a leg, and Mango's `result/route`.
+    Employees' connected legs and contact-centre statuses are kept for the «busy → fallback» choice.
+    A failure here is logged and swallowed: Mango's webhook is answered whatever routing does.
+    """
+
+    def __init__(
+        self,
+        tenants: TenantAuthCache,
+        invoke: Callable[[dict[str, Any]], None],
+        presence: Callable[[], PresenceStore] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tenants = tenants
+        self._invoke = invoke
+        self._presence = presence
+        self._clock = clock
+
+    def __call__(self, tenant: str, notification: Notification, call: CallAggregate | None) -> None:
+        try:
+            self._follow(tenant, notification, call)
+        except Exception:
+            logger.exception("routing follow-up failed for tenant %s", tenant)
+
+    def _follow(self, tenant: str, notification: Notification, call: CallAggregate | None) -> None:
+        auth = self._tenants.get(tenant)
+        if auth is None:
+            return
+        routing = auth.routing
+        routing_on = routing is not None and _routing_on(routing)
+        if isinstance(notification, CallEvent):
+            self._call_event(tenant, notification, call, auth, routing_on)
+        elif isinstance(notification, DtmfEvent) and routing_on and routing is not None:
+            if _line_applies(routing, notification.line_number or (call.line_number if call else None)):
+                self._send("dtmf", tenant, notification.entry_id, notification.call_id, route=True)
+        elif (
+            isinstance(notification, CommandResult)
+            and notification.command == "route"
+            and (notification.command_id or "").startswith("mcb-route-")
+        ):
+            self._invoke(
+                {
+                    "kind": "result",
+                    "tenant": tenant,
+                    "command_id": notification.command_id,
+                    "result": notification.result,
+                }
+            )
+        elif isinstance(notification, UnknownNotification) and notification.suffix == STATUS_SUFFIX:
+            self._status(tenant, notification, routing_on)
+
+    def _call_event(
+        self, tenant: str, event: CallEvent, call: CallAggregate | None, auth: TenantAuth, routing_on: bool
+    ) -> None:
+        location = (event.location or "").lower()
+        if event.call_state == "Appeared" and location in ROUTABLE_LOCATIONS:
+            route = (
+                routing_on and auth.routing is not None and _line_applies(auth.routing, event.to.line_number)
+            )
+            dct = event.dct
+            capture = (
+                event.dct.number
+                if auth.call_tracking
+                and dct is not None
+                and dct.type == 1
+                and dct.number
+                and (call is None or call.visitor is None)
+                else None
+            )
+            if route or capture:
+                self._send("appeared", tenant, event.entry_id, event.call_id, route=route, capture=capture)
+        elif location == "abonent" and routing_on and self._presence is not None:
+            extension = event.to.extension or event.from_.extension
+            if extension and event.call_state in ("Connected", "Disconnected"):
+                self._presence().talking(tenant, extension, event.call_id, on=event.call_state == "Connected")
+
+    def _status(self, tenant: str, notification: UnknownNotification, routing_on: bool) -> None:
+        data = notification.data if isinstance(notification.data, dict) else {}
+        extension = data.get("extension") or data.get("user_extension")
+        status = data.get("status_name") or data.get("status")
+        if routing_on and self._presence is not None and extension and status is not None:
+            self._presence().set_status(tenant, str(extension), str(status))
+
+    def _send(
+        self, kind: str, tenant: str, entry_id: str, call_id: str, *, route: bool, capture: str | None = None
+    ) -> None:
+        self._invoke(
+            {
+                "kind": kind,
+                "tenant": tenant,
+                "entry_id": entry_id,
+                "call_id": call_id,
+                "received_at": self._clock(),
+                "route": route,
+                "capture_number": capture,
+            }
+        )
+
+
+def _routing_on(routing: Routing) -> bool:
+    return routing.route_to_responsible or any(rule.enabled for rule in routing.rules)
+
+
+def _line_applies(routing: Routing, line: str | None) -> bool:
+    from mango_bridge.routing.decision import applies_to_line
+
+    return applies_to_line(routing, line)
+
+
+class LambdaInvoker:
+    """`InvocationType=Event`: Lambda queues the call and answers at once (202)."""
+
+    def __init__(
+        self, function_name: str | None = None, lam: Any | None = None, alias: str | None = None
+    ) -> None:
+        self.function_name = function_name or os.environ.get(ROUTE_FUNCTION_ENV, "")
+        self.alias = alias if alias is not None else os.environ.get("ROUTE_FUNCTION_ALIAS", "")
+        self._lambda = lam
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.function_name)
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        if not self.function_name:
+            return
+        if self._lambda is None:
+            from mango_bridge.store.table import client
+
+            self._lambda = client("lambda")
+        self._lambda.invoke(
+            FunctionName=self.function_name,
+            InvocationType="Event",
+            Payload=json.dumps(payload).encode(),
+            **({"Qualifier": self.alias} if self.alias else {}),
+        )
 
 
 def refold(calls: CallStore, tenant: str, entry_id: str) -> CallAggregate | None:
