@@ -40,4 +40,12 @@ def render_amocrm(state: dict[str, Any]) -> str:
             f"{params.get('phone', '')}, {params.get('duration', 0)} s, status {params.get('call_status')}, "
             f"{link}"
         )
+    others = [n for n in state.get("notes", []) if n.get("note_type") == "common"]
+    lines.append(f"Notes written after the call: speech analytics, ratings, call tracking ({len(others)}):")
+    for note in others:
+        text = str((note.get("params") or {}).get("text") or "")
+        shown = [line for line in text.splitlines() if line.strip()][:3]
+        more = len(text.splitlines()) - len(shown)
+        where = f"{note.get('entity_type', '?')} #{note.get('entity_id')}"
+        lines.append(f"  on {where}: " + " | ".join(shown) + (f" (+{more} lines)" if more > 0 else ""))
     return "\n".join(lines)

@@ -85,18 +85,36 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def _settings_response(record: TenantRecord, status: int = 200) -> Response:
+def _settings_response(record: TenantRecord, status: int = 200, *, saved: bool = False) -> Response:
+    body: dict[str, Any] = {
+        "tenant_id": record.tenant_id,
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "settings": record.settings.model_dump(mode="json"),
+    }
+    if saved:
+        body["routing_warnings"] = _routing_warnings(record)
     return Response(
         status_code=status,
         content_type="application/json",
         headers={"ETag": f'"{record.version}"'},
-        body={
-            "tenant_id": record.tenant_id,
-            "version": record.version,
-            "updated_at": record.updated_at,
-            "settings": record.settings.model_dump(mode="json"),
-        },
+        body=body,
     )
+
+
+def _routing_warnings(record: TenantRecord) -> list[dict[str, Any]]:
+    """When smart routing is on, whether the lines' greetings leave the bridge time to decide (the
+    check seed 000 describes); nothing is asked of Mango when routing is off."""
+    routing = record.settings.routing
+    if not (routing.route_to_responsible or any(rule.enabled for rule in routing.rules)):
+        return []
+    from mango_bridge.routing.greeting import greeting_warnings
+    from mango_bridge.store.tenants import mango_client_for
+
+    client = mango_client_for(record.tenant_id, record=record)
+    if client is None:
+        return []
+    return [warning.model_dump(mode="json") for warning in greeting_warnings(client, routing)]
 
 
 def _existing(store: TenantStore, tenant: str) -> TenantRecord:
@@ -174,7 +192,7 @@ def put_settings(tenant: str) -> Response:
     except ValidationError as problem:
         return _invalid(problem)
     saved = _save(store, tenant, settings, _expected_version())
-    return saved if isinstance(saved, Response) else _settings_response(saved)
+    return saved if isinstance(saved, Response) else _settings_response(saved, saved=True)
 
 
 @app.patch("/admin/tenants/<tenant>/settings")
@@ -191,7 +209,7 @@ def patch_settings(tenant: str) -> Response:
     except ValidationError as problem:
         return _invalid(problem)
     saved = _save(store, tenant, settings, expected if expected is not None else record.version)
-    return saved if isinstance(saved, Response) else _settings_response(saved)
+    return saved if isinstance(saved, Response) else _settings_response(saved, saved=True)
 
 
 @app.get("/admin/tenants/<tenant>")
@@ -243,6 +261,10 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
     outcome = OutcomeStore().get(tenant, entry_id)
     entry["crm"] = outcome.model_dump() if outcome else None
     entry["after_call"] = _after_call(tenant, call)
+    from mango_bridge.store.routes import RouteStore
+
+    route = RouteStore().get(tenant, entry_id)
+    entry["routing"] = route.model_dump(mode="json") if route else None
     if app.current_event.get_query_string_value("events") == "raw":
         entry["events"] = [{"suffix": e.suffix, "json": e.json_text} for e in store.events(tenant, entry_id)]
     return entry

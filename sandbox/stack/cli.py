@@ -27,6 +27,7 @@ def _start(args: argparse.Namespace) -> LocalStack:
     ).start()
     stack.issue_admin_token()
     stack.register_tenant(crm=args.crm)
+    stack.prepare_demo_mango()
     stack.enable_click_to_call()
     path = stack.write_state()
     print(f"Local stack is up. Admin token: {stack.admin_token}")
@@ -98,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{len(executions)} executions: "
             + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_status.items()))
+        )
+        swept = stack.sweep_after_call()
+        print(
+            f"After-call sweep (speech analytics, ratings): {swept['due']} jobs due, {swept['written']} "
+            f"written to the CRM, {swept['mango_requests']} Mango requests"
         )
         state = stack.crm_state(args.crm)
         if args.crm == "amocrm":

@@ -265,6 +265,7 @@ class LocalStack:
             "employees": employees if employees is not None else DEMO_EMPLOYEES,
         }
         if with_crm:
+            body.update(DEMO_AFTER_CALL_SETTINGS)
             body.update(self.connect_crm(crm, tenant_id))
         with self.admin() as admin:
             response = admin.put(f"/tenants/{tenant_id}", json=body)
@@ -274,6 +275,14 @@ class LocalStack:
             )
         self.log(f"tenant {tenant_id} registered; Mango posts to {self.ingest_url(tenant_id)}")
         return response.json()
+
+    def prepare_demo_mango(self) -> None:
+        """What Mango knows after the demo's calls: a visitor behind the tracking number, ratings."""
+        self.mango.after_call.configure({"varied_ratings": True, "dct": {DEMO_TRACKING_NUMBER: DEMO_VISITOR}})
+
+    def sweep_after_call(self) -> dict[str, Any]:
+        """One run of the scheduled after-call sweep (EventBridge Scheduler is not emulated locally)."""
+        return self.runtime.invoke("EnrichFunction", {"source": "local-stack"})
 
     def connect_crm(self, kind: str, tenant_id: str) -> dict[str, Any]:
         """The tenant's settings for the demo on one CRM sandbox (credentials stored as deployed)."""
@@ -384,6 +393,42 @@ DEMO_EXTRA_CRM_USERS: list[dict[str, Any]] = [
     {"id": 8000007, "name": "Мария Волкова"},
 ]
 """Extension 12 stays unmapped on purpose: its calls go to «Сохранять все звонки»."""
+
+DEMO_AFTER_CALL_SETTINGS: dict[str, Any] = {
+    "recordings": True,
+    "quality_score": True,
+    "call_tracking": True,
+    "speech_analytics": {
+        "topics_enabled": True,
+        "topics": ["Сотрудник поздоровался", "Клиент отказался от покупки", "Клиент спросил о цене"],
+        "texts_enabled": True,
+    },
+}
+"""Every after-call feature on for the demo tenant, whatever its CRM (F20–F23)."""
+
+DEMO_TRACKING_NUMBER = "74993330101"
+DEMO_VISITOR: dict[str, Any] = {
+    "uid": "d3m0-v151t0r",
+    "ga_cid": "GA1.2.1029384756.1764000000",
+    "ya_cid": "1764000000123456789",
+    "location": {"country_code": "RU", "region": "Московская область", "city": "Подольск"},
+    "channel": {
+        "source": "yandex",
+        "medium": "cpc",
+        "campaign": "zimnyaya-rasprodazha",
+        "content": "banner-3",
+        "term": "доставка мебели",
+    },
+    "duration": 312,
+    "current_page": {
+        "url": "https://shop.example/dostavka",
+        "date": "2026-11-24T15:54:40Z",
+        "title": "Доставка",
+    },
+    "device": "mobile",
+    "widget_name": "Основной сайт",
+}
+"""The website visitor Mango's call tracking has bound to the demo's tracking number."""
 
 DEMO_CRM_SETTINGS: dict[str, Any] = {
     "new_number": {

@@ -9,6 +9,7 @@ whatever recordings exist by then.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from mango_bridge.store.enrichment import EnrichmentJob, EnrichmentJobs
 from mango_bridge.store.outcomes import CrmOutcome, OutcomeStore
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.executor import IntentExecutor
+
+logger = logging.getLogger(__name__)
 
 NO_FILE_CODES = {4002}
 """`events/recording` Completed codes that mean no file will ever exist (shorter than the minimum)."""
@@ -100,6 +103,7 @@ class PostCall:
 
         if not pending:
             self._run_role_rules(tenant, call, settings, adapter)
+            _refresh_routing_cache(tenant, call, settings, adapter)
         self._schedule_enrichment(tenant, call, settings, stored.decision.of(LogCall), done, links)
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
@@ -197,6 +201,25 @@ class PostCall:
     @staticmethod
     def _result(tenant: str, entry_id: str, status: str, executed: list[str]) -> dict[str, Any]:
         return {"tenant": tenant, "entry_id": entry_id, "status": status, "executed": executed}
+
+
+def _refresh_routing_cache(
+    tenant: str, call: CallAggregate, settings: TenantSettings, adapter: CrmAdapter
+) -> None:
+    """Smart routing reads the caller's client from a cache; after a call the CRM may hold a new
+    client or responsible for the number, so the entry is refreshed now. A failure costs nothing
+    but a slower next routing decision."""
+    routing = settings.routing
+    if call.direction != "incoming" or not (
+        routing.route_to_responsible or any(r.enabled for r in routing.rules)
+    ):
+        return
+    from mango_bridge.store.phone_cache import refresh_phone_cache
+
+    try:
+        refresh_phone_cache(tenant, call.caller.e164, adapter)
+    except Exception:  # never let the cache fail the CRM work
+        logger.warning("routing cache not refreshed", exc_info=True)
 
 
 def _customer_phone(call: CallAggregate) -> str | None:
