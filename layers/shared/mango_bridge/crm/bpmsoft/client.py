@@ -1,0 +1,349 @@
+"""BPMSoft's OData 4 service over HTTP: forms login with cookies and the `BPMCSRF` header, one re-login
+on 401/403, `$metadata` discovery of the service root, `$batch`, and every failure mapped to the error
+names the post-call workflow retries or parks on (no httpx exception ever escapes).
+
+| BPMSoft answers | raised |
+|---|---|
+| 200/201 JSON, 204 | (the JSON body / None) |
+| login HTTP 200 with `Code` ≠ 0, no login service, 401/403 again after a fresh login | `BadSettings` |
+| 429 | `CrmRateLimited` (`retry_after` from `Retry-After`) |
+| 5xx, timeouts, connection errors, a 2xx that is not what was asked | `CrmUnavailable` |
+| 400, 404, 409 and other 4xx (`{"error": {"message"}}`) | `CrmRejected`, with BPMSoft's own words |
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from mango_bridge.crm.bpmsoft.auth import CredentialSource
+from mango_bridge.crm.bpmsoft.metadata import Schema, parse_metadata
+from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+
+LOGIN_PATH = "/ServiceModel/AuthService.svc/Login"
+ODATA_ROOTS = ("/0/odata", "/odata")
+""".NET Framework deployments serve OData under `/0/odata`, .NET 8 ones under `/odata`."""
+USER_AGENT = "mango-crm-bridge/0.1"
+JSON_CONTENT = "application/json; charset=utf-8; IEEE754Compatible=true"
+MAX_BATCH = 100
+
+
+def normalise_base_url(address: str) -> tuple[str, str | None]:
+    """` https://Company.BPMSoft.ru/0/ ` → (`https://company.bpmsoft.ru`, `/0/odata`): the address is
+    trimmed and lower-cased as Mango requires (F41); a trailing `/0` names the .NET Framework root."""
+    text = address.strip().lower().rstrip("/")
+    if not text:
+        raise BadSettings("the BPMSoft address is empty")
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadSettings(f"{address.strip()!r} is not a BPMSoft address (https://company.bpmsoft.ru)")
+    path = parts.path.rstrip("/")
+    hint = None
+    for suffix, root in (("/0/odata", "/0/odata"), ("/odata", "/odata"), ("/0", "/0/odata")):
+        if path.endswith(suffix):
+            path, hint = path[: -len(suffix)], root
+            break
+    return f"{parts.scheme}://{parts.netloc}{path}", hint
+
+
+def odata_message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("code") or "")
+        if body.get("Message"):
+            return str(body["Message"])
+    return ""
+
+
+def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
+    text = odata_message(body)
+    said = f": {text}" if text else ""
+    if status == 429:
+        return CrmRateLimited(f"BPMSoft {where}: too many requests", status=status, retry_after=retry_after)
+    if status >= 500:
+        return CrmUnavailable(f"BPMSoft {where}: HTTP {status}{said}", status=status)
+    if status in (401, 403):
+        return BadSettings(
+            f"BPMSoft {where}: HTTP {status} right after a fresh login — the API user lacks rights to the "
+            f"OData service{said}",
+            status=status,
+        )
+    return CrmRejected(f"BPMSoft refused {where}: HTTP {status}{said}", status=status)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+class BpmSoftClient:
+    """One BPMSoft instance and its API user. Thread-safe: the session is shared by every thread and
+    renewed by one of them when it ends."""
+
+    def __init__(
+        self,
+        address: str,
+        credentials: CredentialSource,
+        *,
+        odata_root: str | None = None,
+        http: httpx.Client | None = None,
+        timeout: float = 20.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.base_url, hint = normalise_base_url(address)
+        self._root = odata_root or None
+        self._root_hint = hint
+        self._credentials = credentials
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout), trust_env=False
+        )
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._logged_in = False
+        self._csrf: str | None = None
+        self._schema: Schema | None = None
+        self.logins = 0
+
+    # -- session -----------------------------------------------------------------------------------
+
+    def login(self) -> None:
+        """A fresh session: `POST AuthService.svc/Login`, cookies kept by the HTTP client, `BPMCSRF`
+        from its cookie (fetched from the application page when the login did not set it)."""
+        with self._lock:
+            self._login_locked()
+
+    def _login_locked(self) -> None:
+        credentials = self._credentials.load()
+        self._http.cookies.clear()
+        where = f"POST {LOGIN_PATH}"
+        response = self._send_raw(
+            "POST",
+            self.base_url + LOGIN_PATH,
+            json={"UserName": credentials.login, "UserPassword": credentials.password},
+            headers={"ForceUseSession": "true"},
+        )
+        status = response.status_code
+        if status >= 500:
+            raise CrmUnavailable(f"BPMSoft {where}: HTTP {status}", status=status)
+        if status == 429:
+            raise CrmRateLimited(
+                f"BPMSoft {where}: too many requests", status=429, retry_after=_retry_after(response)
+            )
+        if status != 200:
+            raise BadSettings(
+                f"no BPMSoft login service at {self.base_url} ({where}: HTTP {status}) — check «URL сервиса»",
+                status=status,
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise BadSettings(
+                f"{self.base_url} answered the login with a page that is not BPMSoft's — check «URL сервиса»"
+            ) from None
+        code = body.get("Code") if isinstance(body, dict) else None
+        if code != 0:
+            said = odata_message(body) or f"Code {code}"
+            raise BadSettings(f"BPMSoft refused the login of {credentials.login!r}: {said}", status=200)
+        csrf = self._http.cookies.get("BPMCSRF")
+        if not csrf:
+            self._send_raw("GET", self.base_url + "/", headers={})
+            csrf = self._http.cookies.get("BPMCSRF")
+        self._csrf = csrf
+        self._logged_in = True
+        self._generation += 1
+        self.logins += 1
+
+    def _ensure_session(self) -> int:
+        with self._lock:
+            if not self._logged_in:
+                self._login_locked()
+            return self._generation
+
+    def _renew(self, seen: int) -> None:
+        """Log in again unless another thread already did since `seen`."""
+        with self._lock:
+            if self._generation == seen:
+                self._logged_in = False
+                self._login_locked()
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def _send_raw(
+        self, method: str, url: str, *, headers: dict[str, str], json: Any = None
+    ) -> httpx.Response:
+        where = f"{method} {urlsplit(url).path}"
+        try:
+            return self._http.request(
+                method, url, json=json, headers={"User-Agent": USER_AGENT, **headers}, follow_redirects=False
+            )
+        except httpx.TimeoutException:
+            raise CrmUnavailable(f"BPMSoft {where}: timed out") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            raise BadSettings(f"{self.base_url!r} is not a usable BPMSoft address") from None
+        except httpx.HTTPError as problem:
+            raise CrmUnavailable(f"BPMSoft {where}: {type(problem).__name__}: {problem}") from None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": JSON_CONTENT, "ForceUseSession": "true"}
+        if self._csrf:
+            headers["BPMCSRF"] = self._csrf
+        return headers
+
+    def _authenticated(
+        self, method: str, url: str, json: Any = None, extra: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Send with the session; an ended session (401/403, or the redirect to the login page) is
+        renewed once."""
+        seen = self._ensure_session()
+        response = self._send_raw(method, url, headers={**self._headers(), **(extra or {})}, json=json)
+        if response.status_code in (401, 403) or 300 <= response.status_code < 400:
+            self._renew(seen)
+            response = self._send_raw(method, url, headers={**self._headers(), **(extra or {})}, json=json)
+        return response
+
+    def request(
+        self,
+        method: str,
+        resource: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        expect: Collection[int] = (),
+    ) -> Any:
+        """An OData request relative to the service root; the parsed JSON, or None for 204."""
+        root = self.odata_root()
+        url = self.base_url + root + "/" + resource + (f"?{_query(params)}" if params else "")
+        where = f"{method} {root}/{resource}"
+        response = self._authenticated(method, url, json)
+        return self._outcome(response, where, expect)
+
+    @staticmethod
+    def _outcome(response: httpx.Response, where: str, expect: Collection[int] = ()) -> Any:
+        status = response.status_code
+        body: Any = None
+        parsed = True
+        if status != 204 and response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                parsed = False
+        if 200 <= status < 300:
+            if not parsed:
+                raise CrmUnavailable(
+                    f"BPMSoft {where}: HTTP {status} with a body that is not JSON", status=status
+                )
+            return body
+        if status in expect:
+            return body
+        if 300 <= status < 400:
+            raise BadSettings(
+                f"BPMSoft {where}: redirected (HTTP {status}) even after a fresh login — check «URL сервиса»",
+                status=status,
+            )
+        raise error_for(status, body, where, _retry_after(response))
+
+    def get(self, resource: str, params: dict[str, str] | None = None) -> Any:
+        return self.request("GET", resource, params=params)
+
+    def rows(self, resource: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        body = self.get(resource, params)
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list):
+            raise CrmUnavailable(f"BPMSoft GET {resource}: the answer has no 'value' list")
+        return [row for row in values if isinstance(row, dict)]
+
+    def post(self, resource: str, body: dict[str, Any]) -> Any:
+        return self.request("POST", resource, json=body)
+
+    def patch(self, resource: str, body: dict[str, Any]) -> Any:
+        return self.request("PATCH", resource, json=body)
+
+    def batch(
+        self, requests: list[tuple[str, str, dict[str, str] | None, Any]], *, continue_on_error: bool = False
+    ) -> list[tuple[int, Any]]:
+        """Several requests in one `$batch` (JSON format): (method, resource, params, body) each; answers
+        (status, body) per request, in order. Without `continue_on_error` BPMSoft stops at the first
+        failure: the rest are answered (424, None)."""
+        if not requests:
+            return []
+        if len(requests) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} requests fit one $batch")
+        root = self.odata_root()
+        items = []
+        for index, (method, resource, params, body) in enumerate(requests, start=1):
+            item: dict[str, Any] = {
+                "id": str(index),
+                "method": method,
+                "url": resource + (f"?{_query(params)}" if params else ""),
+                "headers": {"Content-Type": JSON_CONTENT, "Accept": "application/json"},
+            }
+            if body is not None:
+                item["body"] = body
+            items.append(item)
+        extra = {"Prefer": "continue-on-error"} if continue_on_error else {}
+        where = f"POST {root}/$batch"
+        response = self._authenticated("POST", f"{self.base_url}{root}/$batch", {"requests": items}, extra)
+        answer = self._outcome(response, where)
+        responses = answer.get("responses") if isinstance(answer, dict) else None
+        if not isinstance(responses, list):
+            raise CrmUnavailable(f"BPMSoft {where}: the answer has no 'responses' list")
+        by_id = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
+        results: list[tuple[int, Any]] = []
+        for index in range(1, len(requests) + 1):
+            found = by_id.get(str(index))
+            if found is None:
+                results.append((424, None))
+                continue
+            results.append((int(found.get("status") or 0), found.get("body")))
+        return results
+
+    # -- the service root and its schema -----------------------------------------------------------
+
+    def odata_root(self) -> str:
+        if self._root is None:
+            self.schema()
+        assert self._root is not None
+        return self._root
+
+    def schema(self, *, refresh: bool = False) -> Schema:
+        """The instance's `$metadata`, read once; trying `/0/odata` then `/odata` finds the root."""
+        if self._schema is not None and not refresh:
+            return self._schema
+        candidates = [self._root] if self._root else list(dict.fromkeys([self._root_hint, *ODATA_ROOTS]))
+        last_status = None
+        for root in candidates:
+            if root is None:
+                continue
+            response = self._authenticated(
+                "GET", f"{self.base_url}{root}/$metadata", extra={"Accept": "application/xml"}
+            )
+            if response.status_code == 404:
+                last_status = 404
+                continue
+            if response.status_code != 200:
+                self._outcome(response, f"GET {root}/$metadata")
+            self._root = root
+            self._schema = parse_metadata(response.text)
+            return self._schema
+        raise BadSettings(
+            f"{self.base_url} has no OData 4 service (tried {', '.join(r for r in candidates if r)}; "
+            f"HTTP {last_status}) — check «URL сервиса»",
+            status=last_status,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _query(params: dict[str, str]) -> str:
+    return urlencode(params, quote_via=quote, safe="$(),/'=")
