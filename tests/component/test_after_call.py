@@ -23,7 +23,7 @@ from mango_bridge.store.calls import CallStore, call_pk
 from mango_bridge.store.enrichment import EnrichmentJobs
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.executor import IntentExecutor
-from mango_bridge.workflows.post_call import PostCall
+from mango_bridge.workflows.post_call import EarlierCallPending, PostCall
 from sandbox.crm.amocrm import AmoCrmSandbox
 from sandbox.mango import player
 from sandbox.mango.api import MangoApiSandbox
@@ -118,13 +118,20 @@ class World:
         self.tenants.put(TENANT, settings(self.mango, self.amo, **settings_overrides), None)
 
     def play(
-        self, scenario: str, caller: str, *, withhold: int | None = None, dct_number: str | None = None
+        self,
+        scenario: str,
+        caller: str,
+        *,
+        withhold: int | None = None,
+        dct_number: str | None = None,
+        ago: int = 200,
+        post_call: bool = True,
     ) -> tuple[str, list[str]]:
         """Play a scenario into the journal (the `withhold`-th recording never becomes downloadable),
         run the post-call work; the entry id and the recordings Mango made downloadable."""
         loaded = player.load_scenario(scenario)
         loaded.vars["caller"] = caller
-        rendered = player.render(loaded, base_time=int(self.clock()) - 200, seed=int(caller))
+        rendered = player.render(loaded, base_time=int(self.clock()) - ago, seed=int(caller) + ago)
         calls = CallStore()
         announced = player.ready_recording_ids(rendered.deliveries)
         withheld = {announced[withhold]} if withhold is not None else set()
@@ -153,7 +160,8 @@ class World:
         ready = player.ready_recording_ids(deliveries)
         for recording_id in ready:
             self.mango.add_recording(recording_id)
-        self.post_call.run(TENANT, entry_id, final=True)
+        if post_call:
+            self.post_call.run(TENANT, entry_id, final=True)
         return entry_id, ready
 
     def sweep_until(self, until: float) -> int:
@@ -395,3 +403,22 @@ def test_call_tracking_off_asks_mango_nothing(world: World) -> None:
     world.play("incoming-answered", "79161110032", dct_number="74950001122")
     assert world.asked("user_info_by_dct_number") == []
     assert world.notes("Коллтрекинг") == []
+
+
+def test_a_customers_calls_are_written_in_the_order_they_were_made(world: World) -> None:
+    """The second call is not decided before the first is written: one client, not two."""
+    first, _ = world.play("incoming-answered", "79161110040", ago=900, post_call=False)
+    second, _ = world.play("incoming-answered", "79161110040", ago=300, post_call=False)
+    with pytest.raises(EarlierCallPending, match="1 earlier call"):
+        world.post_call.run(TENANT, second, final=True)
+    world.post_call.run(TENANT, first, final=True)
+    world.post_call.run(TENANT, second, final=True)
+    contacts = [c for c in world.amo.state()["contacts"] if c["name"].startswith("Новый")]
+    assert len(contacts) == 1
+
+
+def test_an_old_call_does_not_wait_for_earlier_ones(world: World) -> None:
+    """A replay or the nightly sync writes a call long after it ended: ordering no longer applies."""
+    world.play("incoming-answered", "79161110041", ago=7200, post_call=False)
+    second, _ = world.play("incoming-answered", "79161110041", ago=3600)
+    assert world.post_call.outcomes.get(TENANT, second).status == "done"

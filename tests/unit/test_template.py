@@ -34,7 +34,8 @@ def test_the_table_keeps_history_and_expires_what_should_expire() -> None:
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["GSI1"]
+    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["GSI1", "GSI2"]
+    assert table["GlobalSecondaryIndexes"][1]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_routes_mango_admin_recordings_and_click_to_call() -> None:

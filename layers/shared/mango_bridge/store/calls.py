@@ -26,6 +26,14 @@ def call_pk(tenant: str, entry_id: str) -> str:
     return f"CALL#{tenant}#{entry_id}"
 
 
+def customer_number(call: CallAggregate) -> str | None:
+    """The customer's side of an external call: the callee of an outgoing call, else the caller."""
+    if call.direction not in ("incoming", "outgoing"):
+        return None
+    party = call.callee if call.direction == "outgoing" else call.caller
+    return party.e164
+
+
 def day_of(epoch: int) -> str:
     """The business day of a call: Mango's customers count days in Moscow time."""
     return datetime.fromtimestamp(epoch, tz=UTC).astimezone(MOSCOW).date().isoformat()
@@ -101,6 +109,10 @@ class CallStore:
             "updated_at": {"N": str(int(time.time()))},
             "doc": {"S": call.model_dump_json()},
         }
+        customer = customer_number(call)
+        if call.status == "completed" and customer and call.started_at:
+            item["GSI2PK"] = {"S": f"CUSTOMER#{tenant}#{customer}"}
+            item["GSI2SK"] = {"S": f"{call.started_at:010d}#{call.entry_id}"}
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -167,6 +179,24 @@ class CallStore:
             ProjectionExpression="SK",
         ).get("Item")
         return item is not None
+
+    def earlier_calls(self, tenant: str, call: CallAggregate, window_seconds: int) -> list[str]:
+        """Finished calls with the same customer that started before this one (within the window)."""
+        customer = customer_number(call)
+        if not customer or not call.started_at:
+            return []
+        page = self._ddb.query(
+            TableName=self._table,
+            IndexName="GSI2",
+            KeyConditionExpression="GSI2PK = :c AND GSI2SK BETWEEN :from AND :to",
+            ExpressionAttributeValues={
+                ":c": {"S": f"CUSTOMER#{tenant}#{customer}"},
+                ":from": {"S": f"{call.started_at - window_seconds:010d}"},
+                ":to": {"S": f"{call.started_at:010d}#{call.entry_id}"},
+            },
+        )
+        mine = call_pk(tenant, call.entry_id)
+        return [item["PK"]["S"].split("#", 2)[2] for item in page.get("Items", []) if item["PK"]["S"] != mine]
 
     def events(self, tenant: str, entry_id: str) -> list[StoredEvent]:
         return self.snapshot(tenant, entry_id).events

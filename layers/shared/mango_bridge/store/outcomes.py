@@ -23,6 +23,10 @@ class CrmOutcome(BaseModel):
     error_detail: str | None = None
     updated_at: int = 0
     runs: int = 0
+    binding: dict[str, Any] | None = Field(
+        default=None,
+        description="The entity an operator bound the call to by hand (F14), kept across replays",
+    )
 
 
 class OutcomeStore:

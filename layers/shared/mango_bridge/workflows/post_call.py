@@ -43,6 +43,16 @@ class CallMissing(CrmError):
     """The workflow was started for a call the table does not hold."""
 
 
+class EarlierCallPending(Exception):
+    """An earlier call from the same customer has not been written yet; the state machine retries."""
+
+
+ORDERING_WINDOW_SECONDS = 6 * 3600
+"""How far back a customer's earlier calls are looked for."""
+ORDERING_WAIT_SECONDS = 10 * 60
+"""How long after a call ended it may wait for the customer's earlier calls (then it goes ahead)."""
+
+
 class RecordingsPending(Exception):
     """Call records wait for recordings Mango is still storing; the state machine retries later.
 
@@ -81,6 +91,7 @@ class PostCall:
         adapter = self.adapters(tenant, settings).for_call(entry_id)
         stored = self.decisions.get(tenant, entry_id)
         if stored is None:
+            self._after_earlier_calls(tenant, call)
             phone = _customer_phone(call)
             facts = adapter.facts(phone)
             stored = self.decisions.put_first(
@@ -108,13 +119,35 @@ class PostCall:
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
         self.outcomes.save(
-            tenant, entry_id, CrmOutcome(status=status, executed=executed, pending=pending, runs=runs)
+            tenant,
+            entry_id,
+            CrmOutcome(
+                status=status,
+                executed=executed,
+                pending=pending,
+                runs=runs,
+                binding=previous.binding if previous else None,
+            ),
         )
         if pending:
             raise RecordingsPending(
                 f"{len(pending)} call record(s) wait for recordings: {', '.join(pending)}"
             )
         return self._result(tenant, entry_id, status, list(done))
+
+    def _after_earlier_calls(self, tenant: str, call: CallAggregate) -> None:
+        """Decide a customer's calls in the order they were made: a callback looked up before the
+        missed call it answers was written would find no client (and create a second one, or open a
+        second case). Waits at most ORDERING_WAIT_SECONDS after the call ended; older calls (a replay,
+        the nightly sync) never wait."""
+        if call.ended_at is not None and self.clock() > call.ended_at + ORDERING_WAIT_SECONDS:
+            return
+        earlier = self.calls.earlier_calls(tenant, call, ORDERING_WINDOW_SECONDS)
+        waiting = [entry_id for entry_id in earlier if self.outcomes.get(tenant, entry_id) is None]
+        if waiting:
+            raise EarlierCallPending(
+                f"waiting for {len(waiting)} earlier call(s) from the same customer to be written first"
+            )
 
     def _run_role_rules(
         self, tenant: str, call: CallAggregate, settings: TenantSettings, adapter: CrmAdapter
@@ -128,10 +161,13 @@ class PostCall:
             return  # only BPMSoft has the table; settings validation keeps it off other CRMs
         from mango_bridge.role_rules.run import run_role_rules
 
+        backend = backend_for()
         history = run_role_rules(
-            call, settings, backend_for(), journal=self.action_history.journal(tenant, call.entry_id)
+            call, settings, backend, journal=self.action_history.journal(tenant, call.entry_id)
         )
         self.action_history.put_first(tenant, call.entry_id, history, shown=settings.save_action_history)
+        if settings.save_action_history and hasattr(backend, "record_history"):
+            backend.record_history(call.entry_id, history)  # the call card's «Действия звонка» tab
 
     def _schedule_enrichment(
         self,
@@ -194,6 +230,7 @@ class PostCall:
             error=str(error.get("Error") or "unknown"),
             error_detail=_cause(error.get("Cause")),
             runs=previous.runs if previous else 0,
+            binding=previous.binding if previous else None,
         )
         self.outcomes.save(tenant, entry_id, outcome)
         return self._result(tenant, entry_id, "parked", [])
