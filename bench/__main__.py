@@ -14,6 +14,16 @@ from bench import cold_import, cost, ingest_throughput, reconcile_day, routing_l
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+ROUTING_LABELS = {
+    "cache_hit_crm_0ms": "cache hit",
+    "cache_miss_crm_0ms": "cache miss, CRM at 0 ms",
+    "cache_miss_crm_300ms": "cache miss, CRM at 300 ms per request",
+}
+ROUTING_BUDGETS = {
+    "cache_hit_crm_0ms": "p99 ≤ 300 ms warm",
+    "cache_miss_crm_0ms": "—",
+    "cache_miss_crm_300ms": "p99 ≤ 1 s",
+}
 
 
 def readme_section(
@@ -21,9 +31,11 @@ def readme_section(
     ingest: dict[str, dict[str, object]],
     costs: dict[str, Any],
     reconcile: dict[str, Any],
+    routing: dict[str, Any],
     when: str,
 ) -> str:
     first, dup = ingest["first_delivery"], ingest["duplicates"]
+    costs, enriched = costs["baseline"], costs["all_features"]
     usd, per = costs["usd_per_1000_calls"], costs["per_call"]
     rows = [
         "| What | Measured | Budget (DESIGN §8) |",
@@ -45,6 +57,17 @@ def readme_section(
         f"DynamoDB {usd['dynamodb']}, HTTP API {usd['http_api']}) | ${usd['total']} | ≤ $0.10 |",
         f"| per call: state transitions / Lambda invocations / DynamoDB writes / reads | "
         f"{per['sfn_transitions']} / {per['lambda_invocations']} / {per['ddb_writes']} / {per['ddb_reads']} | — |",
+        f"| AWS cost per 1,000 calls, demo day, every after-call feature on (speech analytics, ratings, call "
+        f"tracking; sweeps over 24 h: {enriched['after_call'].get('mango_requests', 0)} Mango requests) | "
+        f"${enriched['usd_per_1000_calls']['total']} | ≤ $0.10 |",
+        f"| after-call sweep, fixed cost per deployment (every 5 min) | ${enriched['sweep_usd_per_day']} a day | — |",
+        *(
+            f"| routing, Appeared → commands/route, {ROUTING_LABELS[name]}: warm p50 / p99; first call of a fresh "
+            f"process | {case['warm'].get('p50_ms')} / {case['warm'].get('p99_ms')} ms; {case['cold_first_call_ms']} ms "
+            f"| {ROUTING_BUDGETS[name]} |"
+            for name, case in routing.items()
+            if name in ROUTING_LABELS
+        ),
         f"| nightly sync of a {reconcile['calls']:,}-call day (dry run: streamed stats + batched lookups) | "
         f"{reconcile['dry_run_seconds']} s, peak {reconcile['peak_python_memory_mb']} MB | ≤ 5 min, flat memory |",
         f"| restoring one missing call (rebuild, fold, start post-call; DynamoDB Local + moto) | "
@@ -107,8 +130,8 @@ def main() -> int:
     print(
         "\n3. AWS cost per 1,000 calls (demo day through the local stack; us-east-1 list prices)", flush=True
     )
-    costs = cost.run()
-    usd, per = costs["usd_per_1000_calls"], costs["per_call"]
+    costs = {"baseline": cost.run(), "all_features": cost.run(all_features=True)}
+    usd, per = costs["baseline"]["usd_per_1000_calls"], costs["baseline"]["per_call"]
     print(
         f"   ${usd['total']} per 1,000 calls (budget $0.10; {usd['total'] / 0.10:.2f} × budget): Step Functions "
         f"${usd['step_functions']}, Lambda ${usd['lambda']}, DynamoDB ${usd['dynamodb']}, HTTP API ${usd['http_api']}"
@@ -116,6 +139,12 @@ def main() -> int:
     print(
         f"   per call: {per['sfn_transitions']} state transitions, {per['lambda_invocations']} Lambda invocations, "
         f"{per['ddb_writes']} DynamoDB writes, {per['ddb_reads']} reads, {per['notifications']} notifications"
+    )
+    enriched = costs["all_features"]
+    print(
+        f"   every after-call feature on: ${enriched['usd_per_1000_calls']['total']} per 1,000 calls "
+        f"({enriched['per_call']['sfn_transitions']} transitions per call; the sweep itself "
+        f"${enriched['sweep_usd_per_day']} a day per deployment; {enriched['after_call']})"
     )
     print("\n4. Nightly sync of a 100,000-call day (Mango sandbox statistics, DynamoDB Local)", flush=True)
     reconcile = reconcile_day.run()
@@ -145,7 +174,7 @@ def main() -> int:
         )
         + "\n"
     )
-    update_readme(readme_section(imports, ingest, costs, reconcile, when))
+    update_readme(readme_section(imports, ingest, costs, reconcile, routing, when))
     print(f"\nSaved {RESULTS} and the README's benchmark table")
     return 0
 
