@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 Clock = Callable[[], float]
 
@@ -51,7 +51,38 @@ class Fault(BaseModel):
         return {**self.model_dump(), "expires_at": self._expires_at}
 
 
+class OutageFault(Fault):
+    """A CRM sandbox's fault: `outage: true` is shorthand for 503 on every request until cleared,
+    until `count` runs out or `for_seconds` pass (default: until cleared)."""
+
+    outage: bool = False
+
+    @model_validator(mode="after")
+    def _outage_defaults(self) -> Self:
+        if self.outage:
+            self.status = self.status or 503
+            if "count" not in self.model_fields_set:
+                self.count = None
+        return self
+
+    @property
+    def acts_on_requests(self) -> bool:
+        """False for a fault that only acts once when added (e.g. expiring tokens)."""
+        return self.status is not None or self.latency_ms > 0
+
+
 FaultT = TypeVar("FaultT", bound=Fault)
+
+
+def apply_fault_request(
+    method: str, body: Any, add: Callable[[Any], object], clear: Callable[[], None]
+) -> None:
+    """`/_sandbox/faults` in every sandbox: POST adds one fault or a list of them, DELETE clears all."""
+    if method == "POST":
+        for item in body if isinstance(body, list) else [body]:
+            add(item)
+    elif method == "DELETE":
+        clear()
 
 
 class FaultBook(Generic[FaultT]):
@@ -63,8 +94,11 @@ class FaultBook(Generic[FaultT]):
         self._lock = threading.Lock()
         self._faults: list[FaultT] = []
 
+    def parse(self, fault: FaultT | Mapping[str, Any]) -> FaultT:
+        return fault if isinstance(fault, self._model) else self._model.model_validate(fault)
+
     def add(self, fault: FaultT | Mapping[str, Any]) -> FaultT:
-        parsed = fault if isinstance(fault, self._model) else self._model.model_validate(fault)
+        parsed = self.parse(fault)
         if parsed.for_seconds is not None:
             parsed._expires_at = self._clock() + parsed.for_seconds
         with self._lock:

@@ -4,6 +4,7 @@ stopped from tests and the local stack."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -48,6 +49,14 @@ class LoopbackServer:
         server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+    def run_until_interrupted(self) -> None:
+        """Keeps a sandbox started on its own (`python -m …`) up until Ctrl-C."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()
 
     def __enter__(self) -> Self:
         return self.start()

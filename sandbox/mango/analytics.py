@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
+from sandbox.mango.api import settings_control
+
 if TYPE_CHECKING:
     from sandbox.mango.api import ApiCall, MangoApiSandbox
 
@@ -286,17 +288,6 @@ def install(sandbox: MangoApiSandbox) -> None:
         note("user_info_by_dct_number", number=str(number))
         return call.ok(data=dict(data.dct.get(_digits(str(number)), {})))
 
-    def control(method: str, body: Any) -> Response:
-        if method == "POST":
-            if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
-            data.configure(body)
-        elif method == "DELETE":
-            data.reset()
-        return Response(
-            json.dumps(data.describe(), ensure_ascii=False), status=200, mimetype="application/json"
-        )
-
     for path, handler in (
         ("queries/recording_transcripts", transcripts),
         ("queries/recording_categories", categories),
@@ -304,4 +295,4 @@ def install(sandbox: MangoApiSandbox) -> None:
         ("queries/user_info_by_dct_number", user_info),
     ):
         sandbox.register_method(path, handler)
-    sandbox.register_control("analytics", control)
+    sandbox.register_control("analytics", settings_control(data))

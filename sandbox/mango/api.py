@@ -60,7 +60,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
@@ -69,7 +69,7 @@ from werkzeug.wrappers import Request, Response
 
 from mango_bridge.mango.signature import sign_recording_link, verify
 from sandbox.faults import Fault as BaseFault
-from sandbox.faults import FaultBook
+from sandbox.faults import FaultBook, apply_fault_request
 from sandbox.loopback import LoopbackServer
 from sandbox.mango.scenario import MOSCOW, Delivery
 from sandbox.mango.stats import CSV_FIELDS, DEFAULT_CSV_FIELDS, CallHistory, StatsCall
@@ -154,6 +154,31 @@ class ApiCall:
 MethodHandler = Callable[[ApiCall], Response]
 ControlHandler = Callable[[str, Any], Response]
 """A control endpoint: (HTTP method, parsed JSON body) → response."""
+
+
+class Configurable(Protocol):
+    """A feature module's settings, as its control endpoint changes and shows them."""
+
+    def configure(self, body: dict[str, Any]) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def settings_control(feature: Configurable) -> ControlHandler:
+    """`/_sandbox/<feature>`: POST a JSON object to change settings, DELETE to reset; each answers them."""
+
+    def control(method: str, body: Any) -> Response:
+        if method == "POST":
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            feature.configure(body)
+        elif method == "DELETE":
+            feature.reset()
+        return json_response(feature.describe())
+
+    return control
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -762,11 +787,7 @@ class MangoApiSandbox(LoopbackServer):
         return json_response({"error": f"no control endpoint {request.method} /_sandbox/{what}"}, 404)
 
     def _control_faults(self, method: str, body: Any) -> Response:
-        if method == "POST":
-            for item in body if isinstance(body, list) else [body]:
-                self.add_fault(item)
-        elif method == "DELETE":
-            self.clear_faults()
+        apply_fault_request(method, body, self.add_fault, self.clear_faults)
         return json_response({"faults": self.state()["faults"]})
 
     def _control_recordings(self, method: str, body: Any) -> Response:
@@ -808,11 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sandbox = MangoApiSandbox(args.host, args.port, api_key=args.key, api_salt=args.salt).start()
     print(f"Mango API sandbox at {sandbox.url} (control: {sandbox.root_url}_sandbox/state)", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    sandbox.run_until_interrupted()
     return 0
 
 

@@ -43,6 +43,7 @@ import httpx
 from werkzeug.wrappers import Response
 
 from mango_bridge.mango.signature import sign
+from sandbox.mango.api import settings_control
 from sandbox.mango.scenario import OpaqueIds
 
 if TYPE_CHECKING:
@@ -376,17 +377,8 @@ def install(sandbox: MangoApiSandbox) -> RouteDesk:
     def close(method: str, body: Any) -> Response:
         return _json(desk.close(str(body.get("call_id", ""))).describe())
 
-    def routing(method: str, body: Any) -> Response:
-        if method == "POST":
-            if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
-            desk.configure(body)
-        elif method == "DELETE":
-            desk.reset()
-        return _json(desk.describe())
-
     sandbox.register_control("live", live)
     sandbox.register_control("live/wait", wait)
     sandbox.register_control("live/close", close)
-    sandbox.register_control("routing", routing)
+    sandbox.register_control("routing", settings_control(desk))
     return desk

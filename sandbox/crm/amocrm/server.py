@@ -13,17 +13,14 @@ Control endpoints (`/_sandbox/…`, no auth, no rate limit, no faults) are liste
 
 from __future__ import annotations
 
-import collections
 import json
-import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -51,79 +48,29 @@ from sandbox.crm.amocrm.wire import (
     self_link,
     unauthorized,
 )
-from sandbox.faults import Clock, Fault, FaultBook, OffsetClock
-from sandbox.loopback import LoopbackServer
+from sandbox.faults import Clock, OutageFault, apply_fault_request
+from sandbox.logged_server import LoggedRequest, LoggedServer
+from sandbox.rate_window import RateLimited, SlidingWindow
+from sandbox.request_bodies import json_body
 
 DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-00000000a0c0"
 DEFAULT_CLIENT_SECRET = "sandbox-amocrm-client-secret-0000000000000000000000000000000000"
 DEFAULT_REDIRECT_URI = "https://bridge.invalid/oauth/amocrm"
-REQUEST_LOG_SIZE = 10_000
 ENTITIES = "any(leads, contacts, companies)"
 NOTE_OWNERS = "any(leads, contacts, companies, customers)"
 
 
-class AmoFault(Fault):
-    """A fault for the amoCRM sandbox; `outage` and `expire_tokens` are shorthands.
+class AmoFault(OutageFault):
+    """A fault for the amoCRM sandbox; `expire_tokens: true` acts once, when added: every access token
+    issued so far expires now (refresh tokens keep working), so the next call gets 401."""
 
-    `outage: true` → every request answers 503 until cleared, until `count` runs out or `for_seconds`
-    pass (default: until cleared). `expire_tokens: true` acts once, when added: every access token
-    issued so far expires now (refresh tokens keep working), so the next call gets 401.
-    """
-
-    outage: bool = False
     expire_tokens: bool = False
 
-    @model_validator(mode="after")
-    def _outage_defaults(self) -> AmoFault:
-        if self.outage:
-            self.status = self.status or 503
-            if "count" not in self.model_fields_set:
-                self.count = None
-        return self
-
-    @property
-    def acts_on_requests(self) -> bool:
-        return self.status is not None or self.latency_ms > 0
-
 
 @dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: str
-    body: Any
-    status: int
-    at: float
-    fault: bool = False
+class AmoLoggedRequest(LoggedRequest):
     user_id: int | None = None
     error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SlidingWindow:
-    """At most `limit` admitted requests in any `seconds`-long window; None disables the limit."""
-
-    limit: int | None
-    clock: Callable[[], float]
-    seconds: float = 1.0
-    _admitted: collections.deque[float] = field(default_factory=collections.deque)
-
-    def admit(self) -> bool:
-        if self.limit is None:
-            return True
-        now = self.clock()
-        while self._admitted and now - self._admitted[0] >= self.seconds:
-            self._admitted.popleft()
-        if len(self._admitted) >= self.limit:
-            return False
-        self._admitted.append(now)
-        return True
-
-    def clear(self) -> None:
-        self._admitted.clear()
 
 
 URL_MAP = Map(
@@ -187,10 +134,12 @@ class ApiRequest:
         return self.request.args
 
 
-class AmoCrmSandbox(LoopbackServer):
-    """amoCRM's API v4 with in-memory state; embeddable (`wsgi_app`) or standalone (`start`)."""
+class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
+    """amoCRM's API v4 with in-memory state; embeddable (`wsgi_app`) or standalone (`start`).
+    `url` stands for the account's `https://<subdomain>.amocrm.ru`."""
 
     thread_name = "amocrm-sandbox"
+    log_entry = AmoLoggedRequest
 
     def __init__(
         self,
@@ -206,11 +155,8 @@ class AmoCrmSandbox(LoopbackServer):
         rate_limit: int | None = 7,
         clock: Clock | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port, AmoFault, clock)
         self.subdomain = subdomain
-        self.clock: Clock = clock or OffsetClock()
-        self._lock = threading.RLock()
         self.store = AccountStore(self._now, lambda: self.url)
         self.incoming = IncomingLeads(self.store)
         self.seeder = Seeder(self.store)
@@ -226,32 +172,9 @@ class AmoCrmSandbox(LoopbackServer):
             clock=self._now,
         )
         self.window = SlidingWindow(rate_limit, self._now)
-        self._faults: FaultBook[AmoFault] = FaultBook(AmoFault, self._now)
-        self._requests: collections.deque[LoggedRequest] = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self._created_at = int(self._now())
 
-    def _now(self) -> float:
-        """Reads `self.clock` on every call, so tests may swap the clock after construction."""
-        return self.clock()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The account's base URL, where the real one is `https://<subdomain>.amocrm.ru`."""
-        return self.origin
-
     # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def rate_limit(self) -> int | None:
-        return self.window.limit
-
-    @rate_limit.setter
-    def rate_limit(self, limit: int | None) -> None:
-        with self._lock:
-            self.window.limit = limit
-            self.window.clear()
 
     def issue_tokens(self, user_id: int | None = None) -> TokenPair:
         """An access + refresh pair as if the OAuth dance had just happened."""
@@ -268,15 +191,12 @@ class AmoCrmSandbox(LoopbackServer):
         return self.auth.expire_access_tokens()
 
     def add_fault(self, fault: AmoFault | dict[str, Any]) -> AmoFault:
-        parsed = fault if isinstance(fault, AmoFault) else AmoFault.model_validate(fault)
+        parsed = self._faults.parse(fault)
         if parsed.expire_tokens:
             self.auth.expire_access_tokens()
         if parsed.acts_on_requests:
             self._faults.add(parsed)
         return parsed
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
 
     def seed(self, **data: Any) -> dict[str, list[int]]:
         """Preload `users`, `companies`, `contacts`, `leads`, `tasks` and/or `preset="known_client"`."""
@@ -293,11 +213,6 @@ class AmoCrmSandbox(LoopbackServer):
             self.window.clear()
             if forget_tokens:
                 self.auth.forget()
-
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._requests)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -322,41 +237,19 @@ class AmoCrmSandbox(LoopbackServer):
 
     # -- WSGI ------------------------------------------------------------------------------------
 
-    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.startswith("/_sandbox/"):
-            response = self._control(request, request.path.removeprefix("/_sandbox/").strip("/"))
-        else:
-            response = self._serve(request)
-        return response(environ, start_response)
+    def _fault_response(self, status: int) -> Response:
+        if status == 429:
+            return Response(status=429)
+        if status == 401:
+            return unauthorized().response()
+        if status == 204:
+            return no_content()
+        return ApiProblem(status, "Injected by the sandbox").response()
 
-    def _serve(self, request: Request) -> Response:
-        path = request.path.strip("/")
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            request.query_string.decode(),
-            _body_for_log(request),
-            0,
-            self._now(),
-        )
-        fault = self._faults.take(path)
-        if fault is not None:
-            fault.wait()
-        if fault is not None and fault.status is not None:
-            response = _fault_response(fault.status)
-            entry.fault = True
-        else:
-            response = self._dispatch(request, path, entry)
-        entry.status = response.status_code
-        with self._lock:
-            self._requests.append(entry)
-        return response
-
-    def _dispatch(self, request: Request, path: str, entry: LoggedRequest) -> Response:
+    def _dispatch(self, request: Request, entry: AmoLoggedRequest) -> Response:
         try:
             endpoint, route_args = URL_MAP.bind_to_environ(request.environ).match()
-            if path.startswith("api/"):
+            if request.path.strip("/").startswith("api/"):
                 with self._lock:
                     admitted = self.window.admit()
                 if not admitted:
@@ -687,13 +580,9 @@ class AmoCrmSandbox(LoopbackServer):
         )
 
     def _control_faults(self, method: str, body: Any) -> Response:
-        if method == "POST":
-            for item in body if isinstance(body, list) else [body]:
-                self.add_fault(item)
-        elif method == "DELETE":
-            self.clear_faults()
-        elif method != "GET":
+        if method not in ("GET", "POST", "DELETE"):
             raise ApiProblem(405, f"{method} is not allowed here")
+        apply_fault_request(method, body, self.add_fault, self.clear_faults)
         return json_response({"faults": self._faults.dump()}, mimetype="application/json")
 
     def _control_tokens(self, body: dict[str, Any]) -> Response:
@@ -726,33 +615,7 @@ def _only_dict(body: Any) -> dict[str, Any]:
 
 
 def _json_body(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiProblem(400, "Request body is not valid JSON", title="Bad Request") from exc
-
-
-def _body_for_log(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
-
-
-def _fault_response(status: int) -> Response:
-    if status == 429:
-        return Response(status=429)
-    if status == 401:
-        return unauthorized().response()
-    if status == 204:
-        return no_content()
-    return ApiProblem(status, "Injected by the sandbox").response()
+    return json_body(request, lambda: ApiProblem(400, "Request body is not valid JSON", title="Bad Request"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -774,9 +637,5 @@ def main(argv: list[str] | None = None) -> int:
     tokens = sandbox.issue_tokens()
     print(f"amoCRM sandbox at {sandbox.url} (control: {sandbox.url}/_sandbox/state)", flush=True)
     print(json.dumps(tokens.as_dict()), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    sandbox.run_until_interrupted()
     return 0

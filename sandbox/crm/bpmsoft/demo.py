@@ -8,8 +8,6 @@ post-call score, speech-analytics topics and texts, and manual binding.
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 from sandbox.crm.bpmsoft.schema import (
@@ -66,9 +64,7 @@ def recommended(users: list[dict[str, Any]]) -> dict[str, Any]:
 
 def connect(stack: Any, tenant_id: str) -> dict[str, Any]:
     """The credentials secret, the demo employees as BPMSoft users, and the settings fragment."""
-    import boto3
-
-    from mango_bridge.crm.registry import crm_secret_name
+    from sandbox.crm.demo_secret import store_crm_credentials
     from sandbox.stack.stack import DEMO_EMPLOYEES
 
     sandbox: BpmSoftSandbox = stack.crm_sandboxes["bpmsoft"]
@@ -77,13 +73,7 @@ def connect(stack: Any, tenant_id: str) -> dict[str, Any]:
     sandbox.seed(
         users=[{"id": u["crm_user_id"], "name": u["name"]} for u in users if u["crm_user_id"] not in existing]
     )
-    secret = crm_secret_name(os.environ.get("SECRETS_PREFIX", "mango-bridge/local/"), tenant_id)
-    value = json.dumps({"login": DEFAULT_LOGIN, "password": DEFAULT_PASSWORD})
-    secrets = boto3.client("secretsmanager")
-    try:
-        secrets.create_secret(Name=secret, SecretString=value)
-    except secrets.exceptions.ResourceExistsException:
-        secrets.put_secret_value(SecretId=secret, SecretString=value)
+    secret = store_crm_credentials(tenant_id, {"login": DEFAULT_LOGIN, "password": DEFAULT_PASSWORD})
     return {
         "crm": {"kind": "bpmsoft", "url": sandbox.url, "credentials": {"secret_name": secret}},
         "employees": users,

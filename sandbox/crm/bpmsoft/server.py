@@ -7,54 +7,36 @@ OData handler (JSON, or the `{"error": {"code", "message"}}` envelope).
 
 from __future__ import annotations
 
-import collections
 import json
 import re
 import secrets
-import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import model_validator
 from werkzeug.wrappers import Request, Response
 
 from sandbox.crm.bpmsoft import query as q
 from sandbox.crm.bpmsoft.schema import FUNCTIONAL_ROLE_TYPE, csdl, sandbox_id
 from sandbox.crm.bpmsoft.store import SUPERVISOR, InstanceStore, ODataError
-from sandbox.faults import Clock, Fault, FaultBook, OffsetClock
-from sandbox.loopback import LoopbackServer
+from sandbox.faults import Clock, OutageFault, apply_fault_request
+from sandbox.logged_server import LoggedRequest, LoggedServer
+from sandbox.request_bodies import json_body
 
 DEFAULT_LOGIN = "Supervisor"
 DEFAULT_PASSWORD = "sandbox-Supervisor-1"
 LOGIN_PATH = "/ServiceModel/AuthService.svc/Login"
-REQUEST_LOG_SIZE = 10_000
 MAX_BATCH = 100
 JSON_TYPE = "application/json; odata.metadata=minimal; charset=utf-8"
 _KEYED = re.compile(r"^(?P<entity>\w+)\((?P<id>[^)]*)\)$")
 
 
-class BpmFault(Fault):
-    """A fault for the BPMSoft sandbox. `outage: true` → 503 on everything until cleared;
-    `expire_sessions: true` acts once, when added: every session ends, so the next request gets 401."""
+class BpmFault(OutageFault):
+    """A fault for the BPMSoft sandbox; `expire_sessions: true` acts once, when added: every session
+    ends, so the next request gets 401."""
 
-    outage: bool = False
     expire_sessions: bool = False
-
-    @model_validator(mode="after")
-    def _outage_defaults(self) -> BpmFault:
-        if self.outage:
-            self.status = self.status or 503
-            if "count" not in self.model_fields_set:
-                self.count = None
-        return self
-
-    @property
-    def acts_on_requests(self) -> bool:
-        return self.status is not None or self.latency_ms > 0
 
 
 @dataclass
@@ -68,25 +50,17 @@ class Session:
 
 
 @dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: str
-    body: Any
-    status: int
-    at: float
-    fault: bool = False
+class BpmLoggedRequest(LoggedRequest):
     user: str | None = None
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-class BpmSoftSandbox(LoopbackServer):
-    """A BPMSoft instance with the MANGO OFFICE package; embeddable (`wsgi_app`) or standalone (`start`)."""
+class BpmSoftSandbox(LoggedServer[BpmFault]):
+    """A BPMSoft instance with the MANGO OFFICE package; embeddable (`wsgi_app`) or standalone (`start`).
+    `url` is the instance's address as a customer types it into «URL сервиса BPMSoft»."""
 
     thread_name = "bpmsoft-sandbox"
+    log_entry = BpmLoggedRequest
 
     def __init__(
         self,
@@ -100,28 +74,15 @@ class BpmSoftSandbox(LoopbackServer):
         app_installed: bool = True,
         clock: Clock | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port, BpmFault, clock)
         self.net8 = net8
         self.csrf_on_root = csrf_on_root
-        self.clock: Clock = clock or OffsetClock()
-        self._lock = threading.RLock()
         self.store = InstanceStore(self._now)
         self.store.reset(app_installed=app_installed)
         self.accounts: dict[str, dict[str, str]] = {
             login: {"password": password, "contact": SUPERVISOR["contact"]}
         }
         self.sessions: dict[str, Session] = {}
-        self._faults: FaultBook[BpmFault] = FaultBook(BpmFault, self._now)
-        self._requests: collections.deque[LoggedRequest] = collections.deque(maxlen=REQUEST_LOG_SIZE)
-
-    def _now(self) -> float:
-        return self.clock()
-
-    @property
-    def url(self) -> str:
-        """The instance's address as a customer types it into «URL сервиса BPMSoft»."""
-        return self.origin
 
     @property
     def odata_prefix(self) -> str:
@@ -131,16 +92,13 @@ class BpmSoftSandbox(LoopbackServer):
     # -- Python API ------------------------------------------------------------------------------
 
     def add_fault(self, fault: BpmFault | dict[str, Any]) -> BpmFault:
-        parsed = fault if isinstance(fault, BpmFault) else BpmFault.model_validate(fault)
+        parsed = self._faults.parse(fault)
         if parsed.expire_sessions:
             with self._lock:
                 self.sessions.clear()
         if parsed.acts_on_requests:
             self._faults.add(parsed)
         return parsed
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
 
     def reset(self, *, app_installed: bool = True, drop_columns: dict[str, list[str]] | None = None) -> None:
         """A fresh instance (sessions survive, so a running bridge stays logged in)."""
@@ -223,11 +181,6 @@ class BpmSoftSandbox(LoopbackServer):
             "now": self._now(),
         }
 
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def rows(self, entity: str) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(row) for row in self.store.tables.get(entity, {}).values()]
@@ -244,45 +197,30 @@ class BpmSoftSandbox(LoopbackServer):
 
     # -- WSGI ------------------------------------------------------------------------------------
 
-    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.startswith("/_sandbox/"):
-            response = self._control(request, request.path.removeprefix("/_sandbox/").strip("/"))
-        else:
-            response = self._serve(request)
-        return response(environ, start_response)
+    def _fault_response(self, status: int) -> Response:
+        if status == 429:
+            return Response(
+                json.dumps(ODataError(429, "Too many requests").body()),
+                status=429,
+                headers={"Retry-After": "1"},
+                content_type=JSON_TYPE,
+            )
+        if status == 401:
+            return _json(ODataError(401, "Authorization has been denied for this request.").body(), 401)
+        return _json(ODataError(status, "Injected by the sandbox").body(), status)
 
-    def _serve(self, request: Request) -> Response:
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            request.query_string.decode(),
-            _body_for_log(request),
-            0,
-            self._now(),
-        )
-        fault = self._faults.take(request.path.strip("/"))
-        if fault is not None:
-            fault.wait()
-        if fault is not None and fault.status is not None:
-            response = _fault_response(fault.status)
-            entry.fault = True
-        else:
-            try:
-                response = self._dispatch(request, entry)
-            except ODataError as error:
-                response = _json(error.body(), error.status)
-            except q.QueryError as error:
-                response = _json(ODataError(400, str(error)).body(), 400)
-            except Exception as error:
-                entry.error = traceback.format_exc()
-                response = _json(ODataError(500, f"sandbox error: {error!r}").body(), 500)
-        entry.status = response.status_code
-        with self._lock:
-            self._requests.append(entry)
-        return response
+    def _dispatch(self, request: Request, entry: BpmLoggedRequest) -> Response:
+        try:
+            return self._route(request, entry)
+        except ODataError as error:
+            return _json(error.body(), error.status)
+        except q.QueryError as error:
+            return _json(ODataError(400, str(error)).body(), 400)
+        except Exception as error:
+            entry.error = traceback.format_exc()
+            return _json(ODataError(500, f"sandbox error: {error!r}").body(), 500)
 
-    def _dispatch(self, request: Request, entry: LoggedRequest) -> Response:
+    def _route(self, request: Request, entry: BpmLoggedRequest) -> Response:
         path = request.path
         if path == LOGIN_PATH and request.method == "POST":
             return self._login(request)
@@ -472,11 +410,7 @@ class BpmSoftSandbox(LoopbackServer):
                 )
                 return _json({"ok": True}, 200)
             if what == "faults":
-                if request.method == "POST":
-                    for item in body if isinstance(body, list) else [body]:
-                        self.add_fault(item)
-                elif request.method == "DELETE":
-                    self.clear_faults()
+                apply_fault_request(request.method, body, self.add_fault, self.clear_faults)
                 return _json({"faults": self._faults.dump()}, 200)
             if what == "seed" and request.method == "POST":
                 return _json(self.seed(**body), 200)
@@ -502,36 +436,7 @@ def _json(body: Any, status: int) -> Response:
 
 
 def _json_body(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise ODataError(400, "The request body is not valid JSON.") from error
-
-
-def _body_for_log(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
-
-
-def _fault_response(status: int) -> Response:
-    if status == 429:
-        return Response(
-            json.dumps(ODataError(429, "Too many requests").body()),
-            status=429,
-            headers={"Retry-After": "1"},
-            content_type=JSON_TYPE,
-        )
-    if status == 401:
-        return _json(ODataError(401, "Authorization has been denied for this request.").body(), 401)
-    return _json(ODataError(status, "Injected by the sandbox").body(), status)
+    return json_body(request, lambda: ODataError(400, "The request body is not valid JSON."))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -545,9 +450,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sandbox = BpmSoftSandbox(args.host, args.port, net8=args.net8).start()
     print(f"BPMSoft sandbox at {sandbox.url} (login {DEFAULT_LOGIN} / {DEFAULT_PASSWORD})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    sandbox.run_until_interrupted()
     return 0

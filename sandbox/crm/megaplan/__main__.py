@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from sandbox.crm.megaplan import MegaplanSandbox
 
@@ -11,10 +10,6 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--port", type=int, default=3004)
 args = parser.parse_args()
-with MegaplanSandbox(args.host, args.port) as sandbox:
-    print(f"Megaplan sandbox on {sandbox.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+sandbox = MegaplanSandbox(args.host, args.port).start()
+print(f"Megaplan sandbox on {sandbox.url}", flush=True)
+sandbox.run_until_interrupted()

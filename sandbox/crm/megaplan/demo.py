@@ -3,13 +3,11 @@ and print what Megaplan holds after the demo day."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
-import boto3
 import httpx
 
+from sandbox.crm.demo_secret import store_crm_credentials
 from sandbox.crm.megaplan.server import DEFAULT_LOGIN, DEFAULT_PASSWORD
 
 DEMO_EMPLOYEES = [
@@ -56,14 +54,7 @@ def _url(stack: Any) -> str:
 def connect(stack: Any, tenant_id: str) -> dict[str, Any]:
     """The credentials secret, the demo employees in the sandbox, and the tenant's settings fragment."""
     url = _url(stack)
-    prefix = os.environ.get("SECRETS_PREFIX", "mango-bridge/local/")
-    name = f"{prefix}tenants/{tenant_id}/crm"
-    secret = json.dumps({"login": DEFAULT_LOGIN, "password": DEFAULT_PASSWORD})
-    client = boto3.client("secretsmanager")
-    try:
-        client.create_secret(Name=name, SecretString=secret)
-    except client.exceptions.ResourceExistsException:
-        client.put_secret_value(SecretId=name, SecretString=secret)
+    name = store_crm_credentials(tenant_id, {"login": DEFAULT_LOGIN, "password": DEFAULT_PASSWORD})
     with httpx.Client(base_url=url, timeout=30, trust_env=False) as http:
         http.post("/_sandbox/seed", json={"employees": DEMO_EMPLOYEES}).raise_for_status()
     return {"crm": {"kind": "megaplan", "url": url, "credentials": {"secret_name": name}}, **SETTINGS}

@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from pydantic import model_validator
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.crm.megaplan.store import CONTRACTOR_TYPES, Invalid, MegaplanStore, problem
-from sandbox.faults import Clock, Fault, FaultBook
+from sandbox.faults import Clock, FaultBook, OutageFault, apply_fault_request
 from sandbox.loopback import LoopbackServer
 
 DEFAULT_LOGIN = "integration@megaplan.test"
@@ -34,20 +33,11 @@ MAX_LIMIT = 100
 PATHS = {"contractorHuman": "ContractorHuman", "contractorCompany": "ContractorCompany", "contractor": None}
 
 
-class MegaplanFault(Fault):
-    """`outage: true` → 503 until cleared (or `for_seconds`); `expire_tokens: true` acts once, when added:
-    every access token issued so far stops working (refresh tokens keep working)."""
+class MegaplanFault(OutageFault):
+    """`expire_tokens: true` acts once, when added: every access token issued so far stops working
+    (refresh tokens keep working)."""
 
-    outage: bool = False
     expire_tokens: bool = False
-
-    @model_validator(mode="after")
-    def _outage_defaults(self) -> MegaplanFault:
-        if self.outage:
-            self.status = self.status or 503
-            if "count" not in self.model_fields_set:
-                self.count = None
-        return self
 
 
 @dataclass
@@ -209,6 +199,14 @@ class MegaplanSandbox(LoopbackServer):
         with self._auth_lock:
             for token in self._tokens:
                 self._tokens[token] = 0.0
+
+    def add_fault(self, fault: MegaplanFault | dict[str, Any]) -> MegaplanFault:
+        parsed = self.faults.parse(fault)
+        if parsed.expire_tokens:
+            self.expire_tokens()
+        if parsed.acts_on_requests:
+            self.faults.add(parsed)
+        return parsed
 
     # -- WSGI ------------------------------------------------------------------------------------
 
@@ -468,16 +466,9 @@ class MegaplanSandbox(LoopbackServer):
         return self._json({"ok": True})
 
     def _ctl_faults(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.faults.clear()
-        elif request.method == "POST":
-            spec = request.get_json(silent=True)
-            for item in spec if isinstance(spec, list) else [spec or {}]:
-                fault = MegaplanFault.model_validate(item)
-                if fault.expire_tokens:
-                    self.expire_tokens()
-                if fault.status is not None or fault.latency_ms:
-                    self.faults.add(fault)
+        spec = request.get_json(silent=True) if request.method == "POST" else None
+        faults = spec if isinstance(spec, list) else spec or {}
+        apply_fault_request(request.method, faults, self.add_fault, self.faults.clear)
         return self._json(self.faults.dump())
 
     def _ctl_seed(self, request: Request) -> Response:

@@ -5,12 +5,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
-import boto3
-
+from sandbox.crm.demo_secret import store_crm_credentials
 from sandbox.crm.omnidesk.store import DEFAULT_API_KEY, DEFAULT_STAFF_EMAIL
 
 STATUS_WORDS = {"open": "открытое", "waiting": "в ожидании", "closed": "закрытое"}
@@ -20,7 +17,6 @@ def connect(stack: Any, tenant_id: str) -> dict[str, Any]:
     """The API login in Secrets Manager, the demo employees as Omnidesk staff, and the tenant settings
     fragment seed 003 describes: every call of a mapped operator is a case in the calls channel; calls
     that reach no employee create nothing («Фиксировать пропущенные в IVR» stays off)."""
-    from mango_bridge.crm.registry import crm_secret_name
     from sandbox.stack.stack import DEMO_EMPLOYEES
 
     sandbox = stack.crm_sandboxes["omnidesk"]
@@ -34,13 +30,9 @@ def connect(stack: Any, tenant_id: str) -> dict[str, Any]:
             for employee in DEMO_EMPLOYEES
         ]
     )
-    secret = crm_secret_name(os.environ.get("SECRETS_PREFIX", "mango-bridge/local/"), tenant_id)
-    login = json.dumps({"staff_email": DEFAULT_STAFF_EMAIL, "api_key": DEFAULT_API_KEY})
-    secrets = boto3.client("secretsmanager")
-    try:
-        secrets.create_secret(Name=secret, SecretString=login)
-    except secrets.exceptions.ResourceExistsException:
-        secrets.put_secret_value(SecretId=secret, SecretString=login)
+    secret = store_crm_credentials(
+        tenant_id, {"staff_email": DEFAULT_STAFF_EMAIL, "api_key": DEFAULT_API_KEY}
+    )
     return {
         "crm": {"kind": "omnidesk", "url": sandbox.url, "credentials": {"secret_name": secret}},
         "new_number": {

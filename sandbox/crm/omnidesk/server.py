@@ -12,80 +12,39 @@ Order of events for a request, as a client sees it from outside Omnidesk:
 from __future__ import annotations
 
 import base64
-import collections
 import json
 import math
-import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import model_validator
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.crm.omnidesk.store import DEFAULT_API_KEY, DEFAULT_STAFF_EMAIL, AccountStore, OmnideskProblem
-from sandbox.faults import Clock, Fault, FaultBook, OffsetClock
-from sandbox.loopback import LoopbackServer
+from sandbox.faults import Clock, OutageFault, apply_fault_request
+from sandbox.logged_server import LoggedRequest, LoggedServer
+from sandbox.rate_window import RateLimited, SlidingWindow
+from sandbox.request_bodies import json_body
 
-REQUEST_LOG_SIZE = 10_000
 DEFAULT_RATE_LIMIT = 600
 MAX_LIMIT = 100
 
 
-class OmnideskFault(Fault):
+class OmnideskFault(OutageFault):
     """A fault for the Omnidesk sandbox; `outage: true` answers 503 until cleared (or `for_seconds`)."""
 
-    outage: bool = False
-
-    @model_validator(mode="after")
-    def _outage_defaults(self) -> OmnideskFault:
-        if self.outage:
-            self.status = self.status or 503
-            if "count" not in self.model_fields_set:
-                self.count = None
-        return self
-
 
 @dataclass
-class LoggedRequest:
-    method: str
-    path: str
-    query: str
-    body: Any
-    status: int
-    at: float
-    fault: bool = False
+class OmnideskLoggedRequest(LoggedRequest):
     staff_email: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class MinuteWindow:
-    """Omnidesk's per-minute allowance: at most `limit` admitted requests in any 60 s."""
+class MinuteWindow(SlidingWindow):
+    """Omnidesk's per-minute allowance, told to the client in every answer's headers."""
 
-    limit: int | None
-    clock: Callable[[], float]
     seconds: float = 60.0
-    _admitted: collections.deque[float] = field(default_factory=collections.deque)
-
-    def _expire(self, now: float) -> None:
-        while self._admitted and now - self._admitted[0] >= self.seconds:
-            self._admitted.popleft()
-
-    def admit(self) -> bool:
-        if self.limit is None:
-            return True
-        now = self.clock()
-        self._expire(now)
-        if len(self._admitted) >= self.limit:
-            return False
-        self._admitted.append(now)
-        return True
 
     def headers(self) -> dict[str, str]:
         if self.limit is None:
@@ -99,9 +58,6 @@ class MinuteWindow:
             "api_calls_left": str(left),
             "retry_after": str(wait),
         }
-
-    def clear(self) -> None:
-        self._admitted.clear()
 
 
 URL_MAP = Map(
@@ -120,10 +76,12 @@ URL_MAP = Map(
 )
 
 
-class OmnideskSandbox(LoopbackServer):
-    """Omnidesk's API with in-memory state; embeddable (`wsgi_app`) or standalone (`start`)."""
+class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
+    """Omnidesk's API with in-memory state; embeddable (`wsgi_app`) or standalone (`start`).
+    `url` stands for the account's `https://<domain>.omnidesk.ru`."""
 
     thread_name = "omnidesk-sandbox"
+    log_entry = OmnideskLoggedRequest
 
     def __init__(
         self,
@@ -133,22 +91,9 @@ class OmnideskSandbox(LoopbackServer):
         rate_limit_per_minute: int | None = DEFAULT_RATE_LIMIT,
         clock: Clock | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.clock: Clock = clock or OffsetClock()
-        self._lock = threading.RLock()
+        super().__init__(host, port, OmnideskFault, clock)
         self.store = AccountStore(self._now)
         self.window = MinuteWindow(rate_limit_per_minute, self._now)
-        self._faults: FaultBook[OmnideskFault] = FaultBook(OmnideskFault, self._now)
-        self._requests: collections.deque[LoggedRequest] = collections.deque(maxlen=REQUEST_LOG_SIZE)
-
-    def _now(self) -> float:
-        return self.clock()
-
-    @property
-    def url(self) -> str:
-        """The account's base URL, where the real one is `https://<domain>.omnidesk.ru`."""
-        return self.origin
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -157,23 +102,8 @@ class OmnideskSandbox(LoopbackServer):
 
     # -- Python API ------------------------------------------------------------------------------
 
-    @property
-    def rate_limit(self) -> int | None:
-        return self.window.limit
-
-    @rate_limit.setter
-    def rate_limit(self, limit: int | None) -> None:
-        with self._lock:
-            self.window.limit = limit
-            self.window.clear()
-
     def add_fault(self, fault: OmnideskFault | dict[str, Any]) -> OmnideskFault:
-        return self._faults.add(
-            fault if isinstance(fault, OmnideskFault) else OmnideskFault.model_validate(fault)
-        )
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
+        return self._faults.add(fault)
 
     def seed(self, **data: Any) -> dict[str, list[int]]:
         """Preload `staff` (`staff_id`/`id`, `staff_email`, `staff_full_name`/`name`, `active`, `api_key`),
@@ -188,11 +118,6 @@ class OmnideskSandbox(LoopbackServer):
             self._faults.clear()
             self.window.clear()
 
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -204,40 +129,13 @@ class OmnideskSandbox(LoopbackServer):
 
     # -- WSGI ------------------------------------------------------------------------------------
 
-    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.startswith("/_sandbox/"):
-            response = self._control(request, request.path.removeprefix("/_sandbox/").strip("/"))
-        else:
-            response = self._serve(request)
-        return response(environ, start_response)
-
-    def _serve(self, request: Request) -> Response:
-        path = request.path.strip("/")
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            request.query_string.decode(),
-            _body_for_log(request),
-            0,
-            self._now(),
-        )
-        fault = self._faults.take(path)
-        if fault is not None:
-            fault.wait()
-        if fault is not None and fault.status is not None:
-            response = _error(fault.status, "injected", "Injected by the sandbox")
-            if fault.status == 429:
-                response.headers["retry_after"] = "1"
-            entry.fault = True
-        else:
-            response = self._dispatch(request, entry)
-        entry.status = response.status_code
-        with self._lock:
-            self._requests.append(entry)
+    def _fault_response(self, status: int) -> Response:
+        response = _error(status, "injected", "Injected by the sandbox")
+        if status == 429:
+            response.headers["retry_after"] = "1"
         return response
 
-    def _dispatch(self, request: Request, entry: LoggedRequest) -> Response:
+    def _dispatch(self, request: Request, entry: OmnideskLoggedRequest) -> Response:
         try:
             endpoint, args = URL_MAP.bind_to_environ(request.environ).match()
         except MethodNotAllowed:
@@ -341,11 +239,8 @@ class OmnideskSandbox(LoopbackServer):
                 self.reset()
                 return _ok({"reset": True})
             if what == "faults":
-                if request.method == "POST":
-                    for item in body if isinstance(body, list) else [body or {}]:
-                        self.add_fault(item)
-                elif request.method == "DELETE":
-                    self.clear_faults()
+                faults = body if isinstance(body, list) else body or {}
+                apply_fault_request(request.method, faults, self.add_fault, self.clear_faults)
                 return _ok({"faults": self._faults.dump()})
             if what == "seed" and request.method == "POST":
                 return _ok(self.seed(**(body or {})))
@@ -395,23 +290,9 @@ def _wrapped(body: Any, key: str) -> dict[str, Any]:
 
 
 def _json_body(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise OmnideskProblem(400, "body_invalid", "the request body is not valid JSON") from None
-
-
-def _body_for_log(request: Request) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+    return json_body(
+        request, lambda: OmnideskProblem(400, "body_invalid", "the request body is not valid JSON")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,9 +307,5 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = OmnideskSandbox(args.host, args.port, rate_limit_per_minute=args.rate_limit or None).start()
     print(f"Omnidesk sandbox at {sandbox.url} (control: {sandbox.url}/_sandbox/state)", flush=True)
     print(json.dumps(sandbox.credentials), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sandbox.stop()
+    sandbox.run_until_interrupted()
     return 0
