@@ -12,15 +12,16 @@ the first write has succeeded: the follow-up is retried briefly and, if it still
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from mango_bridge.crm import connection_check as answers
+from mango_bridge.crm.adapter_base import AdapterBase, Directory, LinkBuilder, bridge_link
 from mango_bridge.crm.amocrm import payloads as p
 from mango_bridge.crm.amocrm.client import AmoCrmClient, error_for, error_words, item_errors
 from mango_bridge.crm.capabilities import CAPABILITIES
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
 from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef
 from mango_bridge.policy.intents import (
@@ -37,19 +38,12 @@ from mango_bridge.policy.intents import (
 )
 from mango_bridge.settings.model import CrmKind
 
-LinkBuilder = Callable[[RecordingLink], str | None]
-"""The URL amoCRM gets for a recording (None leaves it out); by default the bridge's own stable link."""
 
-
-def bridge_link(link: RecordingLink) -> str | None:
-    return link.url
-
-
-class _Directory:
+class _Directory(Directory):
     """Users and pipelines, read once per adapter (and shared with `for_call` copies)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__()
         self.users: tuple[CrmUser, ...] | None = None
         self.pipelines: list[dict[str, Any]] | None = None
 
@@ -57,7 +51,11 @@ class _Directory:
 AMOCRM_CAPABILITIES = CAPABILITIES[CrmKind.AMOCRM]
 
 
-class AmoCrmAdapter:
+class AmoCrmAdapter(AdapterBase):
+    client: AmoCrmClient
+    _directory: _Directory
+    capabilities = AMOCRM_CAPABILITIES
+
     def __init__(
         self,
         client: AmoCrmClient,
@@ -73,64 +71,34 @@ class AmoCrmAdapter:
         clock: Callable[[], float] = time.time,
         _directory: _Directory | None = None,
     ) -> None:
-        self.client = client
-        self.capabilities = AMOCRM_CAPABILITIES
+        super().__init__(client, _directory or _Directory(), entry_id, follow_up_attempts, sleep)
         self.phone_field_code = phone_field_code
         self.source_name = source_name
         self.service_code = service_code
         self.link_builder = link_builder
         self.source_line_field_id = source_line_field_id
-        self.entry_id = entry_id
-        self.follow_up_attempts = max(1, follow_up_attempts)
-        self._sleep = sleep
         self._clock = clock
-        self._directory = _directory or _Directory()
-
-    def for_call(self, entry_id: str) -> AmoCrmAdapter:
-        """The same adapter (client, cached users and pipelines) writing for one call: its `entry_id`
-        makes the `uniq` of calls and unsorted items stable across retries."""
-        return AmoCrmAdapter(
-            self.client,
-            phone_field_code=self.phone_field_code,
-            source_name=self.source_name,
-            service_code=self.service_code,
-            link_builder=self.link_builder,
-            source_line_field_id=self.source_line_field_id,
-            entry_id=entry_id,
-            follow_up_attempts=self.follow_up_attempts,
-            sleep=self._sleep,
-            clock=self._clock,
-            _directory=self._directory,
-        )
 
     # -- facts -----------------------------------------------------------------------------------
 
     def users(self) -> tuple[CrmUser, ...]:
-        with self._directory.lock:
-            cached = self._directory.users
-        if cached is not None:
-            return cached
-        users = tuple(
-            p.crm_user(user) for user in self.client.pages("/api/v4/users", "users") if "id" in user
+        return self._directory.remembered(
+            "users",
+            lambda: tuple(
+                p.crm_user(user) for user in self.client.pages("/api/v4/users", "users") if "id" in user
+            ),
         )
-        with self._directory.lock:
-            self._directory.users = users
-        return users
 
     def pipelines(self) -> list[dict[str, Any]]:
-        with self._directory.lock:
-            cached = self._directory.pipelines
-        if cached is not None:
-            return cached
+        return self._directory.remembered("pipelines", self._read_pipelines)
+
+    def _read_pipelines(self) -> list[dict[str, Any]]:
         body = self.client.get("/api/v4/leads/pipelines")
-        pipelines = [
+        return [
             item
             for item in ((body or {}).get("_embedded") or {}).get("pipelines") or []
             if isinstance(item, dict) and "id" in item
         ]
-        with self._directory.lock:
-            self._directory.pipelines = pipelines
-        return pipelines
 
     def facts(self, phone: str | None) -> CrmFacts:
         """Contacts, then companies, whose PHONE really ends with the caller's last 10 digits, in
@@ -211,11 +179,7 @@ class AmoCrmAdapter:
         return Executed(key=intent.key, refs=(made,), detail=f"created {self._describe(made)}")
 
     def _create_company(self, intent: CreateCompany, done: dict[str, Executed]) -> Executed:
-        contact = None
-        if intent.contact_key:
-            contact = next(
-                (r for r in self._refs(done, (intent.contact_key,), intent.key) if r.kind == "contact"), None
-            )
+        contact = self._company_contact(intent, done)
         outcome = self._create_client("companies", intent)
         if contact is None:
             return outcome
@@ -449,14 +413,6 @@ class AmoCrmAdapter:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _refs(self, done: dict[str, Executed], keys: tuple[str, ...], needed_by: str) -> list[EntityRef]:
-        missing = [key for key in keys if key not in done]
-        if missing:
-            raise CrmRejected(
-                f"{needed_by} refers to {', '.join(missing)}, which has not been executed for this call"
-            )
-        return [ref for key in keys for ref in done[key].refs]
-
     @staticmethod
     def _unsorted_lead(done: dict[str, Executed], keys: tuple[str, ...]) -> EntityRef | None:
         if CREATE_UNSORTED not in keys:
@@ -469,22 +425,6 @@ class AmoCrmAdapter:
         if created is None:
             raise CrmRejected(f"amoCRM accepted the new {entity_type} but answered no id")
         return created
-
-    def _follow_up(self, action: Callable[[], Any], what: str) -> str | None:
-        """A second request after a successful write: retried on 429/5xx, never raised."""
-        problem: CrmError | None = None
-        for attempt in range(self.follow_up_attempts):
-            try:
-                action()
-                return None
-            except (CrmRateLimited, CrmUnavailable) as error:
-                problem = error
-                if attempt + 1 < self.follow_up_attempts:
-                    self._sleep(min(2.0, error.retry_after or 0.5 * 2**attempt))
-            except CrmError as error:
-                problem = error
-                break
-        return f"{what} failed: {problem}"
 
     def entity_url(self, ref: EntityRef) -> str:
         return f"{self.client.base_url}/{p.ENTITY_TYPE.get(ref.kind, ref.kind + 's')}/detail/{ref.id}"
@@ -508,14 +448,9 @@ class AmoCrmAdapter:
                 ),
             )
         except CrmRateLimited:
-            return ConnectionCheck(
-                ok=False, message="amoCRM ограничила частоту запросов: проверьте подключение позже"
-            )
+            return answers.rate_limited("amoCRM", feminine=True)
         except CrmUnavailable:
-            return ConnectionCheck(
-                ok=False,
-                message=f"amoCRM не отвечает по адресу {self.client.base_url}: проверьте адрес или повторите позже",
-            )
+            return answers.not_answering("amoCRM", self.client.base_url)
         except CrmRejected as problem:
             if problem.status == 404:
                 return ConnectionCheck(

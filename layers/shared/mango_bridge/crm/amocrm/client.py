@@ -18,15 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from mango_bridge.crm import transport
 from mango_bridge.crm.amocrm.limiter import RateLimiter, limiter_for
 from mango_bridge.crm.amocrm.tokens import REVOKED, Tokens, TokenStore, request_tokens
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmError, CrmRejected, CrmUnavailable
 
-USER_AGENT = "mango-crm-bridge/0.1"
 MAX_PAGE = 250
 LONG_LIVED_REFUSED = "the amoCRM long-lived token has expired or was revoked — issue a new one"
 
@@ -34,15 +33,9 @@ LONG_LIVED_REFUSED = "the amoCRM long-lived token has expired or was revoked —
 def normalise_base_url(address: str) -> str:
     """`Demo`, `demo.amocrm.ru`, ` https://Demo.amocrm.ru/leads ` → `https://demo.amocrm.ru` (F41: the
     address is trimmed and lower-cased; a bare name is an amoCRM subdomain)."""
-    text = address.strip().lower()
-    if not text:
-        raise BadSettings("the amoCRM address is empty")
-    if "://" not in text:
-        text = f"https://{text}" if "." in text or ":" in text else f"https://{text}.amocrm.ru"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadSettings(f"{address.strip()!r} is not an amoCRM address (https://<subdomain>.amocrm.ru)")
-    return f"{parts.scheme}://{parts.netloc}"
+    return transport.account_url(
+        address, product="amoCRM", cloud_domain="amocrm.ru", example="https://<subdomain>.amocrm.ru"
+    )
 
 
 def problem_text(body: Any) -> str:
@@ -83,22 +76,10 @@ def error_words(error: dict[str, Any]) -> str:
     return " — ".join(words) or "error"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
     """The workflow error for an amoCRM answer that is not a success (401 is handled before this)."""
     text = problem_text(body)
     said = f": {text}" if text else ""
-    if status == 429:
-        return CrmRateLimited(f"amoCRM {where}: too many requests", status=status, retry_after=retry_after)
-    if status >= 500:
-        return CrmUnavailable(f"amoCRM {where}: HTTP {status}{said}", status=status)
     if status == 401:
         return BadSettings(f"{REVOKED} ({where}: HTTP 401{said})", status=status)
     if status == 402:
@@ -109,7 +90,7 @@ def error_for(status: int, body: Any, where: str, retry_after: float | None = No
             f"integration{said}",
             status=status,
         )
-    return CrmRejected(f"amoCRM refused {where}: HTTP {status}{said}", status=status)
+    return transport.status_error("amoCRM", status, where, said, retry_after)
 
 
 class AmoCrmClient:
@@ -135,9 +116,7 @@ class AmoCrmClient:
             raise BadSettings("no amoCRM address: set the account's base URL (https://<subdomain>.amocrm.ru)")
         self.base_url = normalise_base_url(address)
         self.limiter = limiter or limiter_for(self.base_url)
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout), trust_env=False
-        )
+        self._http = http or transport.http_client(timeout, connect_timeout)
 
     # -- tokens ------------------------------------------------------------------------------------
 
@@ -208,39 +187,21 @@ class AmoCrmClient:
         return self._outcome(response, where, expect)
 
     def _send(self, method: str, path: str, tokens: Tokens, params: Any, json: Any) -> httpx.Response:
-        where = f"{method} {path}"
-        headers = {
-            "Authorization": f"Bearer {tokens.access_token}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
         self.limiter.acquire()
-        try:
+        with transport.failures("amoCRM", f"{method} {path}", self.base_url):
             return self._http.request(
                 method,
                 self.base_url + path,
                 params=params,
                 json=json,
-                headers=headers,
+                headers=transport.api_headers(f"Bearer {tokens.access_token}"),
                 follow_redirects=False,
             )
-        except httpx.TimeoutException:
-            raise CrmUnavailable(f"amoCRM {where}: timed out") from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise BadSettings(f"{self.base_url!r} is not a usable amoCRM address") from None
-        except httpx.HTTPError as problem:
-            raise CrmUnavailable(f"amoCRM {where}: {type(problem).__name__}: {problem}") from None
 
     @staticmethod
     def _outcome(response: httpx.Response, where: str, expect: Collection[int]) -> Any:
         status = response.status_code
-        body: Any = None
-        parsed = True
-        if status != 204 and response.content:
-            try:
-                body = response.json()
-            except ValueError:
-                parsed = False
+        body, parsed = transport.read_json(response)
         if 200 <= status < 300:
             if not parsed:
                 raise CrmUnavailable(
@@ -253,7 +214,7 @@ class AmoCrmClient:
             raise CrmRejected(
                 f"amoCRM {where}: redirected (HTTP {status}) — check the account address", status=status
             )
-        raise error_for(status, body, where, _retry_after(response))
+        raise error_for(status, body, where, transport.header_number(response))
 
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)

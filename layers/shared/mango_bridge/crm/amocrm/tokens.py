@@ -20,9 +20,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmUnavailable
+from mango_bridge.crm.secret_store import SecretHolder, secret_error, secret_text
 
 TOKEN_PATH = "/oauth2/access_token"
 REVOKED = "the integration's access was revoked — reconnect amoCRM"
+SECRET_HOLDS = "the amoCRM tokens"
 
 
 class Tokens(BaseModel):
@@ -104,28 +106,14 @@ class MemoryTokenStore:
             self.saved.append(tokens)
 
 
-class SecretsManagerTokenStore:
+class SecretsManagerTokenStore(SecretHolder):
     """The pair as one JSON secret: `{access_token, refresh_token, expires_at, client_id, client_secret,
     redirect_uri, base_url}`; saving puts a new version, so the previous pair stays readable for audit."""
 
-    def __init__(self, secret_name: str, client: Any | None = None) -> None:
-        self.secret_name = secret_name
-        self._client = client
-
-    def _secrets(self) -> Any:
-        if self._client is None:
-            from mango_bridge.store.table import client
-
-            self._client = client("secretsmanager")
-        return self._client
-
     def load(self) -> Tokens:
+        text = secret_text(self._secrets(), self.secret_name, SECRET_HOLDS)
         try:
-            answer = self._secrets().get_secret_value(SecretId=self.secret_name)
-        except Exception as problem:
-            raise _secrets_error(problem, self.secret_name, "read") from None
-        try:
-            return Tokens.model_validate_json(answer.get("SecretString") or "")
+            return Tokens.model_validate_json(text)
         except ValidationError:
             raise BadSettings(
                 f"secret {self.secret_name!r} does not hold amoCRM tokens (access_token is required)"
@@ -137,14 +125,7 @@ class SecretsManagerTokenStore:
                 SecretId=self.secret_name, SecretString=tokens.model_dump_json(exclude_none=False)
             )
         except Exception as problem:
-            raise _secrets_error(problem, self.secret_name, "write") from None
-
-
-def _secrets_error(problem: Exception, name: str, action: str) -> Exception:
-    code = (getattr(problem, "response", None) or {}).get("Error", {}).get("Code", "")
-    if code in ("ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException"):
-        return BadSettings(f"cannot {action} the amoCRM tokens in secret {name!r}: {code}")
-    return CrmUnavailable(f"cannot {action} the amoCRM tokens in secret {name!r}: {code or problem!r}")
+            raise secret_error(problem, self.secret_name, SECRET_HOLDS, "write") from None
 
 
 def request_tokens(

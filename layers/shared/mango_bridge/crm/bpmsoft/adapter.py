@@ -13,16 +13,17 @@ package without the quality-score column…) is skipped and named in `Executed.d
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mango_bridge.crm import connection_check as answers
+from mango_bridge.crm.adapter_base import AdapterBase, Directory
 from mango_bridge.crm.bpmsoft import payloads as p
 from mango_bridge.crm.bpmsoft.client import BpmSoftClient, error_for
 from mango_bridge.crm.capabilities import CAPABILITIES
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
 from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef, FoundEntity
 from mango_bridge.policy.intents import (
@@ -56,16 +57,20 @@ CHECK_OK = "Авторизационные данные корректны"
 BPMSOFT_CAPABILITIES = CAPABILITIES[CrmKind.BPMSOFT]
 
 
-class _Directory:
+class _Directory(Directory):
     """Users and lookups, read once per adapter (and shared with `for_call` copies)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__()
         self.users: tuple[CrmUser, ...] | None = None
         self.lookups: dict[str, list[dict[str, Any]]] = {}
 
 
-class BpmSoftAdapter:
+class BpmSoftAdapter(AdapterBase):
+    client: BpmSoftClient
+    _directory: _Directory
+    capabilities = BPMSOFT_CAPABILITIES
+
     def __init__(
         self,
         client: BpmSoftClient,
@@ -75,32 +80,15 @@ class BpmSoftAdapter:
         sleep: Callable[[float], None] = time.sleep,
         _directory: _Directory | None = None,
     ) -> None:
-        self.client = client
-        self.capabilities = BPMSOFT_CAPABILITIES
-        self.entry_id = entry_id
-        self.follow_up_attempts = max(1, follow_up_attempts)
-        self._sleep = sleep
-        self._directory = _directory or _Directory()
-
-    def for_call(self, entry_id: str) -> BpmSoftAdapter:
-        """The same adapter (client, session, schema, users, lookups) writing for one call: its
-        `entry_id` makes the ids of the rows it creates stable across retries."""
-        return BpmSoftAdapter(
-            self.client,
-            entry_id=entry_id,
-            follow_up_attempts=self.follow_up_attempts,
-            sleep=self._sleep,
-            _directory=self._directory,
-        )
+        super().__init__(client, _directory or _Directory(), entry_id, follow_up_attempts, sleep)
 
     # -- facts -----------------------------------------------------------------------------------
 
     def users(self) -> tuple[CrmUser, ...]:
         """BPMSoft users (SysAdminUnit of type 4) as their contacts: responsibles are contacts."""
-        with self._directory.lock:
-            cached = self._directory.users
-        if cached is not None:
-            return cached
+        return self._directory.remembered("users", self._read_users)
+
+    def _read_users(self) -> tuple[CrmUser, ...]:
         rows = self.client.rows(
             "SysAdminUnit",
             {
@@ -109,7 +97,7 @@ class BpmSoftAdapter:
                 "$expand": "Contact($select=Id,Name)",
             },
         )
-        users = tuple(
+        return tuple(
             CrmUser(
                 id=str(row["ContactId"]),
                 name=((row.get("Contact") or {}).get("Name") or row.get("Name")),
@@ -118,9 +106,6 @@ class BpmSoftAdapter:
             for row in rows
             if row.get("ContactId")
         )
-        with self._directory.lock:
-            self._directory.users = users
-        return users
 
     def facts(self, phone: str | None) -> CrmFacts:
         """Contacts, then accounts, then open leads whose number really ends with the caller's last 10
@@ -295,11 +280,7 @@ class BpmSoftAdapter:
         )
 
     def _create_account(self, intent: CreateCompany, done: dict[str, Executed]) -> Executed:
-        contact = None
-        if intent.contact_key:
-            contact = next(
-                (r for r in self._refs(done, (intent.contact_key,), intent.key) if r.kind == "contact"), None
-            )
+        contact = self._company_contact(intent, done)
         values: dict[str, Any] = {
             "Id": self._new_id(intent.key),
             "Name": intent.name,
@@ -584,30 +565,6 @@ class BpmSoftAdapter:
         known = ", ".join(f"«{r.get('Name')}»" for r in rows[:12])
         raise BadSettings(f"{setting} {ref!r} is not in BPMSoft's {entity} list (it has {known})")
 
-    def _refs(self, done: dict[str, Executed], keys: tuple[str, ...], needed_by: str) -> list[EntityRef]:
-        missing = [key for key in keys if key not in done]
-        if missing:
-            raise CrmRejected(
-                f"{needed_by} refers to {', '.join(missing)}, which has not been executed for this call"
-            )
-        return [ref for key in keys for ref in done[key].refs]
-
-    def _follow_up(self, action: Callable[[], Any], what: str) -> str | None:
-        """A second request after a successful create: retried on 429/5xx, never raised."""
-        problem: CrmError | None = None
-        for attempt in range(self.follow_up_attempts):
-            try:
-                action()
-                return None
-            except (CrmRateLimited, CrmUnavailable) as error:
-                problem = error
-                if attempt + 1 < self.follow_up_attempts:
-                    self._sleep(min(2.0, error.retry_after or 0.5 * 2**attempt))
-            except CrmError as error:
-                problem = error
-                break
-        return f"{what} failed: {problem}"
-
     @staticmethod
     def _said(detail: str, skipped: list[str], earlier: bool = False) -> str:
         if earlier:
@@ -634,14 +591,9 @@ class BpmSoftAdapter:
         except BadSettings as problem:
             return ConnectionCheck(ok=False, message=f"{CHECK_FAILED} ({problem})")
         except CrmRateLimited:
-            return ConnectionCheck(
-                ok=False, message="BPMSoft ограничил частоту запросов: проверьте подключение позже"
-            )
+            return answers.rate_limited("BPMSoft")
         except CrmUnavailable:
-            return ConnectionCheck(
-                ok=False,
-                message=f"BPMSoft не отвечает по адресу {self.client.base_url}: проверьте URL сервиса или повторите позже",
-            )
+            return answers.not_answering("BPMSoft", self.client.base_url, check="URL сервиса")
         except CrmRejected as problem:
             return ConnectionCheck(ok=False, message=f"{CHECK_FAILED} ({problem})")
         missing = schema.missing("Call", PACKAGE_CALL_COLUMNS)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mango_bridge.crm.errors import BadSettings, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings
+from mango_bridge.crm.secret_store import SecretHolder, secret_text
 
 
 class Credentials(BaseModel):
@@ -31,35 +32,14 @@ class StaticCredentials:
         return self._credentials
 
 
-class SecretsManagerCredentials:
+class SecretsManagerCredentials(SecretHolder):
     """`{"login": "…", "password": "…"}` in one secret, read again at every login so a changed password
     (see the guide's «Как изменить логин и пароль API BPMSoft») is picked up without a redeploy."""
 
-    def __init__(self, secret_name: str, client: Any | None = None) -> None:
-        self.secret_name = secret_name
-        self._client = client
-
-    def _secrets(self) -> Any:
-        if self._client is None:
-            from mango_bridge.store.table import client
-
-            self._client = client("secretsmanager")
-        return self._client
-
     def load(self) -> Credentials:
+        text = secret_text(self._secrets(), self.secret_name, "the BPMSoft credentials")
         try:
-            answer = self._secrets().get_secret_value(SecretId=self.secret_name)
-        except Exception as problem:
-            code = (getattr(problem, "response", None) or {}).get("Error", {}).get("Code")
-            if code in ("ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException"):
-                raise BadSettings(
-                    f"the BPMSoft credentials secret {self.secret_name!r} cannot be read ({code})"
-                ) from None
-            raise CrmUnavailable(
-                f"Secrets Manager did not answer for {self.secret_name!r}: {problem}"
-            ) from None
-        try:
-            return Credentials.model_validate(json.loads(answer.get("SecretString") or "{}"))
+            return Credentials.model_validate(json.loads(text or "{}"))
         except (ValueError, ValidationError):
             raise BadSettings(
                 f'the secret {self.secret_name!r} must hold {{"login": "…", "password": "…"}} of the BPMSoft '

@@ -20,14 +20,14 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
+from mango_bridge.crm import transport
 from mango_bridge.crm.bpmsoft.auth import CredentialSource
 from mango_bridge.crm.bpmsoft.metadata import Schema, parse_metadata
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmError, CrmUnavailable
 
 LOGIN_PATH = "/ServiceModel/AuthService.svc/Login"
 ODATA_ROOTS = ("/0/odata", "/odata")
 """.NET Framework deployments serve OData under `/0/odata`, .NET 8 ones under `/odata`."""
-USER_AGENT = "mango-crm-bridge/0.1"
 JSON_CONTENT = "application/json; charset=utf-8; IEEE754Compatible=true"
 MAX_BATCH = 100
 
@@ -65,25 +65,13 @@ def odata_message(body: Any) -> str:
 def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
     text = odata_message(body)
     said = f": {text}" if text else ""
-    if status == 429:
-        return CrmRateLimited(f"BPMSoft {where}: too many requests", status=status, retry_after=retry_after)
-    if status >= 500:
-        return CrmUnavailable(f"BPMSoft {where}: HTTP {status}{said}", status=status)
     if status in (401, 403):
         return BadSettings(
             f"BPMSoft {where}: HTTP {status} right after a fresh login — the API user lacks rights to the "
             f"OData service{said}",
             status=status,
         )
-    return CrmRejected(f"BPMSoft refused {where}: HTTP {status}{said}", status=status)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+    return transport.status_error("BPMSoft", status, where, said, retry_after)
 
 
 class BpmSoftClient:
@@ -104,9 +92,7 @@ class BpmSoftClient:
         self._root = odata_root or None
         self._root_hint = hint
         self._credentials = credentials
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout), trust_env=False
-        )
+        self._http = http or transport.http_client(timeout, connect_timeout)
         self._lock = threading.Lock()
         self._generation = 0
         self._logged_in = False
@@ -133,11 +119,9 @@ class BpmSoftClient:
             headers={"ForceUseSession": "true"},
         )
         status = response.status_code
-        if status >= 500:
-            raise CrmUnavailable(f"BPMSoft {where}: HTTP {status}", status=status)
-        if status == 429:
-            raise CrmRateLimited(
-                f"BPMSoft {where}: too many requests", status=429, retry_after=_retry_after(response)
+        if status == 429 or status >= 500:
+            raise transport.status_error(
+                "BPMSoft", status, where, retry_after=transport.header_number(response)
             )
         if status != 200:
             raise BadSettings(
@@ -181,17 +165,14 @@ class BpmSoftClient:
     def _send_raw(
         self, method: str, url: str, *, headers: dict[str, str], json: Any = None
     ) -> httpx.Response:
-        where = f"{method} {urlsplit(url).path}"
-        try:
+        with transport.failures("BPMSoft", f"{method} {urlsplit(url).path}", self.base_url):
             return self._http.request(
-                method, url, json=json, headers={"User-Agent": USER_AGENT, **headers}, follow_redirects=False
+                method,
+                url,
+                json=json,
+                headers={"User-Agent": transport.USER_AGENT, **headers},
+                follow_redirects=False,
             )
-        except httpx.TimeoutException:
-            raise CrmUnavailable(f"BPMSoft {where}: timed out") from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise BadSettings(f"{self.base_url!r} is not a usable BPMSoft address") from None
-        except httpx.HTTPError as problem:
-            raise CrmUnavailable(f"BPMSoft {where}: {type(problem).__name__}: {problem}") from None
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "Content-Type": JSON_CONTENT, "ForceUseSession": "true"}
@@ -230,13 +211,7 @@ class BpmSoftClient:
     @staticmethod
     def _outcome(response: httpx.Response, where: str, expect: Collection[int] = ()) -> Any:
         status = response.status_code
-        body: Any = None
-        parsed = True
-        if status != 204 and response.content:
-            try:
-                body = response.json()
-            except ValueError:
-                parsed = False
+        body, parsed = transport.read_json(response)
         if 200 <= status < 300:
             if not parsed:
                 raise CrmUnavailable(
@@ -250,7 +225,7 @@ class BpmSoftClient:
                 f"BPMSoft {where}: redirected (HTTP {status}) even after a fresh login — check «URL сервиса»",
                 status=status,
             )
-        raise error_for(status, body, where, _retry_after(response))
+        raise error_for(status, body, where, transport.header_number(response))
 
     def get(self, resource: str, params: dict[str, str] | None = None) -> Any:
         return self.request("GET", resource, params=params)

@@ -16,13 +16,14 @@ create the record again; its failure is reported in `Executed.detail`.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from mango_bridge.crm import connection_check as answers
+from mango_bridge.crm.adapter_base import AdapterBase, Directory
 from mango_bridge.crm.capabilities import CAPABILITIES
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.megaplan import payloads as p
 from mango_bridge.crm.megaplan.client import MegaplanClient
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
@@ -47,12 +48,12 @@ MAX_SEARCH_PAGES = 3
 ClientKind = Literal["contact", "company"]
 
 
-class _Directory:
+class _Directory(Directory):
     """What is read once per adapter and shared with its `for_call` copies: employees, programs, the
     clients' extra fields, and whether the instance has telephony objects."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__()
         self.users: tuple[CrmUser, ...] | None = None
         self.programs: list[dict[str, Any]] | None = None
         self.states: dict[str, list[dict[str, Any]]] = {}
@@ -61,7 +62,11 @@ class _Directory:
         self.telephony: bool | None = None
 
 
-class MegaplanAdapter:
+class MegaplanAdapter(AdapterBase):
+    client: MegaplanClient
+    _directory: _Directory
+    capabilities = MEGAPLAN_CAPABILITIES
+
     def __init__(
         self,
         client: MegaplanClient,
@@ -71,50 +76,25 @@ class MegaplanAdapter:
         sleep: Callable[[float], None] = time.sleep,
         _directory: _Directory | None = None,
     ) -> None:
-        self.client = client
-        self.capabilities = MEGAPLAN_CAPABILITIES
-        self.entry_id = entry_id
-        self.follow_up_attempts = max(1, follow_up_attempts)
-        self._sleep = sleep
-        self._directory = _directory or _Directory()
-
-    def for_call(self, entry_id: str) -> MegaplanAdapter:
-        """The same adapter (client, token, caches) writing for one call: its `entry_id` makes the
-        CallInfo `providerId` and comment markers stable across retries."""
-        return MegaplanAdapter(
-            self.client,
-            entry_id=entry_id,
-            follow_up_attempts=self.follow_up_attempts,
-            sleep=self._sleep,
-            _directory=self._directory,
-        )
+        super().__init__(client, _directory or _Directory(), entry_id, follow_up_attempts, sleep)
 
     # -- directory -------------------------------------------------------------------------------
 
     def users(self) -> tuple[CrmUser, ...]:
         """Employees for the mapping and for F15, without dismissed ones (F43)."""
-        with self._directory.lock:
-            cached = self._directory.users
-        if cached is not None:
-            return cached
-        users = tuple(
-            p.crm_user(employee)
-            for employee in self.client.pages("/api/v3/employee")
-            if "id" in employee and not p.is_dismissed(employee)
+        return self._directory.remembered(
+            "users",
+            lambda: tuple(
+                p.crm_user(employee)
+                for employee in self.client.pages("/api/v3/employee")
+                if "id" in employee and not p.is_dismissed(employee)
+            ),
         )
-        with self._directory.lock:
-            self._directory.users = users
-        return users
 
     def programs(self) -> list[dict[str, Any]]:
-        with self._directory.lock:
-            cached = self._directory.programs
-        if cached is not None:
-            return cached
-        programs = [item for item in self.client.pages("/api/v3/program") if "id" in item]
-        with self._directory.lock:
-            self._directory.programs = programs
-        return programs
+        return self._directory.remembered(
+            "programs", lambda: [item for item in self.client.pages("/api/v3/program") if "id" in item]
+        )
 
     def states(self, program_id: str) -> list[dict[str, Any]]:
         with self._directory.lock:
@@ -164,20 +144,16 @@ class MegaplanAdapter:
 
     def has_telephony(self) -> bool:
         """Whether this instance has telephony objects (CallInfo); asked once, then remembered."""
-        with self._directory.lock:
-            known = self._directory.telephony
-        if known is not None:
-            return known
+        return self._directory.remembered("telephony", self._ask_telephony)
+
+    def _ask_telephony(self) -> bool:
         try:
             self.client.get(CALL_INFO_PATH, {"limit": 1})
-            found = True
         except CrmRejected as problem:
             if problem.status not in (404, 405, 501):
                 raise
-            found = False
-        with self._directory.lock:
-            self._directory.telephony = found
-        return found
+            return False
+        return True
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -304,11 +280,7 @@ class MegaplanAdapter:
         return None
 
     def _create_company(self, intent: CreateCompany, done: dict[str, Executed]) -> Executed:
-        person = None
-        if intent.contact_key:
-            person = next(
-                (r for r in self._refs(done, (intent.contact_key,), intent.key) if r.kind == "contact"), None
-            )
+        person = self._company_contact(intent, done)
         outcome = self._create_client("company", intent)
         if person is None:
             return outcome
@@ -543,35 +515,11 @@ class MegaplanAdapter:
         ).hexdigest()
         return f"{intent.key}:{digest[:24]}"
 
-    def _refs(self, done: dict[str, Executed], keys: tuple[str, ...], needed_by: str) -> list[EntityRef]:
-        missing = [key for key in keys if key not in done]
-        if missing:
-            raise CrmRejected(
-                f"{needed_by} refers to {', '.join(missing)}, which has not been executed for this call"
-            )
-        return [ref for key in keys for ref in done[key].refs]
-
     @staticmethod
     def _created(answer: Any, what: str) -> dict[str, Any]:
         if not isinstance(answer, dict) or not answer.get("id"):
             raise CrmRejected(f"Megaplan accepted the new {what} but answered no id")
         return answer
-
-    def _follow_up(self, action: Callable[[], Any], what: str) -> str | None:
-        """A second request after a successful write: retried on 429/5xx, never raised."""
-        problem: CrmError | None = None
-        for attempt in range(self.follow_up_attempts):
-            try:
-                action()
-                return None
-            except (CrmRateLimited, CrmUnavailable) as error:
-                problem = error
-                if attempt + 1 < self.follow_up_attempts:
-                    self._sleep(min(2.0, error.retry_after or 0.5 * 2**attempt))
-            except CrmError as error:
-                problem = error
-                break
-        return f"{what} failed: {problem}"
 
     def entity_url(self, ref: EntityRef) -> str:
         section = {"contact": "crm/human", "company": "crm/company", "deal": "deals"}.get(ref.kind, ref.kind)
@@ -599,14 +547,9 @@ class MegaplanAdapter:
                 message="Неверный логин или пароль: Мегаплан не пускает пользователя интеграции — проверьте их",
             )
         except CrmRateLimited:
-            return ConnectionCheck(
-                ok=False, message="Мегаплан ограничил частоту запросов: проверьте подключение позже"
-            )
+            return answers.rate_limited("Мегаплан")
         except CrmUnavailable:
-            return ConnectionCheck(
-                ok=False,
-                message=f"Мегаплан не отвечает по адресу {self.client.base_url}: проверьте адрес или повторите позже",
-            )
+            return answers.not_answering("Мегаплан", self.client.base_url)
         except CrmRejected as problem:
             if problem.status == 404:
                 return ConnectionCheck(

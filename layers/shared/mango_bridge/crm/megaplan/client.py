@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm import transport
+from mango_bridge.crm.errors import BadSettings, CrmError, CrmRejected, CrmUnavailable
 
 TOKEN_PATH = "/api/v3/auth/access_token"
-USER_AGENT = "mango-crm-bridge/0.1"
 PAGE_LIMIT = 100
 REFUSED = "Megaplan refused the login and password of the integration's user — check them in the settings"
 
@@ -36,15 +36,9 @@ REFUSED = "Megaplan refused the login and password of the integration's user —
 def normalise_base_url(address: str) -> str:
     """` https://Company.megaplan.ru/crm ` → `https://company.megaplan.ru`; a bare name is a cloud
     account (`company` → `https://company.megaplan.ru`), as the connection form accepts (F41)."""
-    text = address.strip().lower()
-    if not text:
-        raise BadSettings("the Megaplan address is empty")
-    if "://" not in text:
-        text = f"https://{text}" if "." in text or ":" in text else f"https://{text}.megaplan.ru"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadSettings(f"{address.strip()!r} is not a Megaplan address (https://<account>.megaplan.ru)")
-    return f"{parts.scheme}://{parts.netloc}"
+    return transport.account_url(
+        address, product="Megaplan", cloud_domain="megaplan.ru", example="https://<account>.megaplan.ru"
+    )
 
 
 def error_messages(body: Any) -> list[str]:
@@ -65,28 +59,16 @@ def error_messages(body: Any) -> list[str]:
     return out
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
     words = "; ".join(error_messages(body))
     said = f": {words}" if words else ""
-    if status == 429:
-        return CrmRateLimited(f"Megaplan {where}: too many requests", status=status, retry_after=retry_after)
-    if status >= 500:
-        return CrmUnavailable(f"Megaplan {where}: HTTP {status}{said}", status=status)
     if status == 401:
         return BadSettings(f"{REFUSED} ({where}: HTTP 401{said})", status=status)
     if status == 403:
         return CrmRejected(
             f"Megaplan {where}: access denied — the integration's user lacks rights{said}", status=status
         )
-    return CrmRejected(f"Megaplan refused {where}: HTTP {status}{said}", status=status)
+    return transport.status_error("Megaplan", status, where, said, retry_after)
 
 
 @dataclass(frozen=True)
@@ -132,9 +114,7 @@ class MegaplanClient:
         self._clock = clock
         self._token: Token | None = None
         self._lock = threading.Lock()
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout), trust_env=False
-        )
+        self._http = http or transport.http_client(timeout, connect_timeout)
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -145,29 +125,18 @@ class MegaplanClient:
         return found
 
     def _grant(self, form: dict[str, str], what: str) -> Token:
-        try:
+        with transport.failures("Megaplan", what, self.base_url):
             response = self._http.post(
                 self.base_url + TOKEN_PATH,
                 files={name: (None, value) for name, value in form.items()},
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                headers={"User-Agent": transport.USER_AGENT, "Accept": "application/json"},
             )
-        except httpx.TimeoutException:
-            raise CrmUnavailable(f"Megaplan {what}: timed out") from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise BadSettings(f"{self.base_url!r} is not a usable Megaplan address") from None
-        except httpx.HTTPError as problem:
-            raise CrmUnavailable(f"Megaplan {what}: {type(problem).__name__}: {problem}") from None
         status = response.status_code
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        if status == 429:
-            raise CrmRateLimited(
-                f"Megaplan {what}: too many requests", status=429, retry_after=_retry_after(response)
+        body, _ = transport.read_json(response)
+        if status == 429 or status >= 500:
+            raise transport.status_error(
+                "Megaplan", status, what, retry_after=transport.header_number(response)
             )
-        if status >= 500:
-            raise CrmUnavailable(f"Megaplan {what}: HTTP {status}", status=status)
         if status == 404:
             raise BadSettings(
                 f"no Megaplan API v3 at {self.base_url} ({what}: HTTP 404) — check the address", status=404
@@ -242,43 +211,27 @@ class MegaplanClient:
         return self._outcome(response, where)
 
     def _send(self, method: str, path: str, token: Token, params: Any, body: Any) -> httpx.Response:
-        where = f"{method} {path}"
-        headers = {
-            "Authorization": f"Bearer {token.access_token}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        headers = transport.api_headers(f"Bearer {token.access_token}")
         content = None
         if body is not None:
             content = json.dumps(body, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
-        try:
+        with transport.failures("Megaplan", f"{method} {path}", self.base_url):
             return self._http.request(
                 method, self.base_url + path + json_query(params), content=content, headers=headers
             )
-        except httpx.TimeoutException:
-            raise CrmUnavailable(f"Megaplan {where}: timed out") from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise BadSettings(f"{self.base_url!r} is not a usable Megaplan address") from None
-        except httpx.HTTPError as problem:
-            raise CrmUnavailable(f"Megaplan {where}: {type(problem).__name__}: {problem}") from None
 
     @staticmethod
     def _outcome(response: httpx.Response, where: str) -> Any:
         status = response.status_code
-        body: Any = None
-        if response.content:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
+        body, _ = transport.read_json(response)
         meta = body.get("meta") if isinstance(body, dict) else None
         if 200 <= status < 300:
             if not isinstance(meta, dict):
                 raise CrmUnavailable(f"Megaplan {where}: HTTP {status} without the {{meta, data}} envelope")
             reported = meta.get("status", 200)
             if isinstance(reported, int) and reported != 200:
-                raise error_for(reported, body, where, _retry_after(response))
+                raise error_for(reported, body, where, transport.header_number(response))
             if error_messages(body):
                 raise error_for(422, body, where)
             return body.get("data")
@@ -286,7 +239,7 @@ class MegaplanClient:
             raise CrmRejected(
                 f"Megaplan {where}: redirected (HTTP {status}) — check the address", status=status
             )
-        raise error_for(status, body, where, _retry_after(response))
+        raise error_for(status, body, where, transport.header_number(response))
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)

@@ -17,13 +17,14 @@ twice.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from mango_bridge.crm import connection_check as answers
+from mango_bridge.crm.adapter_base import AdapterBase, Directory, LinkBuilder, bridge_link
 from mango_bridge.crm.capabilities import CAPABILITIES
-from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.omnidesk import payloads as p
 from mango_bridge.crm.omnidesk.client import OmnideskClient
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
@@ -38,26 +39,25 @@ from mango_bridge.policy.intents import (
 )
 from mango_bridge.settings.model import CrmKind
 
-LinkBuilder = Callable[[RecordingLink], str | None]
 OMNIDESK_CAPABILITIES = CAPABILITIES[CrmKind.OMNIDESK]
 MAX_CASE_PAGES = 5
 
 
-def bridge_link(link: RecordingLink) -> str | None:
-    return link.url
-
-
-class _Directory:
+class _Directory(Directory):
     """Staff, label ids and users' stored numbers, read once per adapter (shared with `for_call` copies)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        super().__init__()
         self.staff: tuple[CrmUser, ...] | None = None
         self.labels: dict[str, int] = {}
         self.user_phones: dict[str, str] = {}
 
 
-class OmnideskAdapter:
+class OmnideskAdapter(AdapterBase):
+    client: OmnideskClient
+    _directory: _Directory
+    capabilities = OMNIDESK_CAPABILITIES
+
     def __init__(
         self,
         client: OmnideskClient,
@@ -71,48 +71,26 @@ class OmnideskAdapter:
         sleep: Callable[[float], None] = time.sleep,
         _directory: _Directory | None = None,
     ) -> None:
-        self.client = client
-        self.capabilities = OMNIDESK_CAPABILITIES
+        super().__init__(client, _directory or _Directory(), entry_id, follow_up_attempts, sleep)
         self.channel = channel
         self.missed_label = missed_label
         self.handled_label = handled_label
         self.link_builder = link_builder
-        self.entry_id = entry_id
-        self.follow_up_attempts = max(1, follow_up_attempts)
-        self._sleep = sleep
-        self._directory = _directory or _Directory()
-
-    def for_call(self, entry_id: str) -> OmnideskAdapter:
-        return OmnideskAdapter(
-            self.client,
-            channel=self.channel,
-            missed_label=self.missed_label,
-            handled_label=self.handled_label,
-            link_builder=self.link_builder,
-            entry_id=entry_id,
-            follow_up_attempts=self.follow_up_attempts,
-            sleep=self._sleep,
-            _directory=self._directory,
-        )
 
     # -- directory -------------------------------------------------------------------------------
 
     def staff(self) -> tuple[CrmUser, ...]:
         """Staff for the employee mapping (F43); disabled staff are marked blocked."""
-        with self._directory.lock:
-            cached = self._directory.staff
-        if cached is not None:
-            return cached
+        return self._directory.remembered("staff", self._read_staff)
+
+    def _read_staff(self) -> tuple[CrmUser, ...]:
         found: list[CrmUser] = []
         for page in range(1, 11):
             items = p.listed(self.client.get("/api/staff.json", {"page": page, "limit": 100}), "staff")
             found += [p.crm_user(item) for item in items if "staff_id" in item]
             if len(items) < 100:
                 break
-        staff = tuple(found)
-        with self._directory.lock:
-            self._directory.staff = staff
-        return staff
+        return tuple(found)
 
     def label_id(self, title: str, *, create: bool) -> int | None:
         """The id of a label by its title; created when a write needs it and the account lacks it."""
@@ -267,11 +245,7 @@ class OmnideskAdapter:
         return Executed(key=intent.key, refs=(ref,), detail=f"created user {ref.id} ({intent.phone})")
 
     def _user(self, intent: LogCall, done: dict[str, Executed]) -> EntityRef | None:
-        missing = [key for key in intent.related_keys if key not in done]
-        if missing:
-            raise CrmRejected(
-                f"{intent.key} refers to {', '.join(missing)}, which has not been executed for this call"
-            )
+        self._refs(done, intent.related_keys, intent.key)
         for key in intent.related_keys:
             user = next((r for r in done[key].refs if r.kind == "contact"), None)
             if user is not None:
@@ -382,24 +356,6 @@ class OmnideskAdapter:
                 break
         raise BadSettings(f"the API login {self.client.staff_email} is not among Omnidesk's staff")
 
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _follow_up(self, action: Callable[[], Any], what: str) -> str | None:
-        """A second request after a successful write: retried on 429/5xx, never raised."""
-        problem: CrmError | None = None
-        for attempt in range(self.follow_up_attempts):
-            try:
-                action()
-                return None
-            except (CrmRateLimited, CrmUnavailable) as error:
-                problem = error
-                if attempt + 1 < self.follow_up_attempts:
-                    self._sleep(min(2.0, error.retry_after or 0.5 * 2**attempt))
-            except CrmError as error:
-                problem = error
-                break
-        return f"{what} failed: {problem}"
-
     # -- connection check (F41) ------------------------------------------------------------------
 
     def check_connection(self) -> ConnectionCheck:
@@ -416,14 +372,9 @@ class OmnideskAdapter:
                 message="Неверный e-mail сотрудника или API-ключ Омнидеска: проверьте данные подключения",
             )
         except CrmRateLimited:
-            return ConnectionCheck(
-                ok=False, message="Омнидеск ограничил частоту запросов: проверьте подключение позже"
-            )
+            return answers.rate_limited("Омнидеск")
         except CrmUnavailable:
-            return ConnectionCheck(
-                ok=False,
-                message=f"Омнидеск не отвечает по адресу {self.client.base_url}: проверьте адрес или повторите позже",
-            )
+            return answers.not_answering("Омнидеск", self.client.base_url)
         except CrmRejected:
             return ConnectionCheck(
                 ok=False,

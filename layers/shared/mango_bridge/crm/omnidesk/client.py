@@ -23,13 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from mango_bridge.crm import transport
 from mango_bridge.crm.errors import BadSettings, CrmError, CrmRateLimited, CrmRejected, CrmUnavailable
 
-USER_AGENT = "mango-crm-bridge/0.1"
 MAX_LOCAL_WAIT = 2.0
 """Longer waits for the per-minute allowance go back to the workflow's retry instead of sleeping."""
 
@@ -37,15 +36,9 @@ MAX_LOCAL_WAIT = 2.0
 def normalise_base_url(address: str) -> str:
     """`Demo`, `demo.omnidesk.ru`, ` https://Demo.omnidesk.ru/staff ` → `https://demo.omnidesk.ru` (F41:
     trimmed and lower-cased; a bare name is an omnidesk.ru subdomain)."""
-    text = address.strip().lower()
-    if not text:
-        raise BadSettings("the Omnidesk address is empty")
-    if "://" not in text:
-        text = f"https://{text}" if "." in text or ":" in text else f"https://{text}.omnidesk.ru"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadSettings(f"{address.strip()!r} is not an Omnidesk address (https://<domain>.omnidesk.ru)")
-    return f"{parts.scheme}://{parts.netloc}"
+    return transport.account_url(
+        address, product="Omnidesk", cloud_domain="omnidesk.ru", example="https://<domain>.omnidesk.ru"
+    )
 
 
 def error_text(body: Any) -> str:
@@ -55,21 +48,9 @@ def error_text(body: Any) -> str:
     return " — ".join(words)
 
 
-def _header_number(response: httpx.Response, name: str) -> float | None:
-    value = response.headers.get(name, "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
     said = error_text(body)
     said = f": {said}" if said else ""
-    if status == 429:
-        return CrmRateLimited(f"Omnidesk {where}: too many requests", status=status, retry_after=retry_after)
-    if status >= 500:
-        return CrmUnavailable(f"Omnidesk {where}: HTTP {status}{said}", status=status)
     if status == 401:
         return BadSettings(
             f"Omnidesk refused the staff e-mail or API key ({where}: HTTP 401{said})", status=status
@@ -79,7 +60,7 @@ def error_for(status: int, body: Any, where: str, retry_after: float | None = No
             f"Omnidesk forbids API access for this staff member, or the API is off ({where}: HTTP 403{said})",
             status=status,
         )
-    return CrmRejected(f"Omnidesk refused {where}: HTTP {status}{said}", status=status)
+    return transport.status_error("Omnidesk", status, where, said, retry_after)
 
 
 class OmnideskClient:
@@ -103,9 +84,7 @@ class OmnideskClient:
         self.staff_email = staff_email
         token = base64.b64encode(f"{staff_email}:{api_key}".encode()).decode()
         self._authorization = f"Basic {token}"
-        self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout), trust_env=False
-        )
+        self._http = http or transport.http_client(timeout, connect_timeout)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -128,9 +107,9 @@ class OmnideskClient:
         self._sleep(wait)
 
     def _note_allowance(self, response: httpx.Response) -> None:
-        left = _header_number(response, "api_calls_left")
-        retry_after = _header_number(response, "retry_after")
-        per_minute = _header_number(response, "rate_limit_per_minute")
+        left = transport.header_number(response, "api_calls_left")
+        retry_after = transport.header_number(response, "retry_after")
+        per_minute = transport.header_number(response, "rate_limit_per_minute")
         with self._lock:
             if per_minute is not None:
                 self.per_minute = int(per_minute)
@@ -147,39 +126,22 @@ class OmnideskClient:
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None) -> Any:
         where = f"{method} {path}"
         self._wait_for_allowance(where)
-        headers = {
-            "Authorization": self._authorization,
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        try:
+        with transport.failures("Omnidesk", where, self.base_url):
             response = self._http.request(
                 method,
                 self.base_url + path,
                 params=params,
                 json=json,
-                headers=headers,
+                headers=transport.api_headers(self._authorization),
                 follow_redirects=False,
             )
-        except httpx.TimeoutException:
-            raise CrmUnavailable(f"Omnidesk {where}: timed out") from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            raise BadSettings(f"{self.base_url!r} is not a usable Omnidesk address") from None
-        except httpx.HTTPError as problem:
-            raise CrmUnavailable(f"Omnidesk {where}: {type(problem).__name__}: {problem}") from None
         self._note_allowance(response)
         return self._outcome(response, where)
 
     @staticmethod
     def _outcome(response: httpx.Response, where: str) -> Any:
         status = response.status_code
-        body: Any = None
-        parsed = True
-        if response.content:
-            try:
-                body = response.json()
-            except ValueError:
-                parsed = False
+        body, parsed = transport.read_json(response)
         if 200 <= status < 300:
             if not parsed or body is None:
                 raise CrmUnavailable(f"Omnidesk {where}: HTTP {status} without a JSON body", status=status)
@@ -188,7 +150,7 @@ class OmnideskClient:
             raise CrmRejected(
                 f"Omnidesk {where}: redirected (HTTP {status}) — check the address", status=status
             )
-        raise error_for(status, body, where, _header_number(response, "retry_after"))
+        raise error_for(status, body, where, transport.header_number(response, "retry_after"))
 
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)

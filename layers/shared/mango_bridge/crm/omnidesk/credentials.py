@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mango_bridge.crm.errors import BadSettings, CrmUnavailable
+from mango_bridge.crm.errors import BadSettings
 from mango_bridge.crm.omnidesk.payloads import DEFAULT_CHANNEL
+from mango_bridge.crm.secret_store import secret_text, secrets_manager
 
 
 class OmnideskCredentials(BaseModel):
@@ -29,23 +30,11 @@ class OmnideskCredentials(BaseModel):
 
 def load_credentials(secret_name: str, client: Any | None = None) -> OmnideskCredentials:
     """Read and check the secret; a missing or malformed one is a settings problem, not an outage."""
-    if client is None:
-        from mango_bridge.store.table import client as aws_client
-
-        client = aws_client("secretsmanager")
+    text = secret_text(
+        client if client is not None else secrets_manager(), secret_name, "the Omnidesk credentials"
+    )
     try:
-        answer = client.get_secret_value(SecretId=secret_name)
-    except Exception as problem:
-        code = (getattr(problem, "response", None) or {}).get("Error", {}).get("Code", "")
-        if code in ("ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException"):
-            raise BadSettings(
-                f"cannot read the Omnidesk credentials in secret {secret_name!r}: {code}"
-            ) from None
-        raise CrmUnavailable(
-            f"cannot read the Omnidesk credentials in secret {secret_name!r}: {code or problem!r}"
-        ) from None
-    try:
-        return OmnideskCredentials.model_validate(json.loads(answer.get("SecretString") or ""))
+        return OmnideskCredentials.model_validate(json.loads(text))
     except (ValueError, ValidationError):
         raise BadSettings(
             f'secret {secret_name!r} does not hold Omnidesk credentials: {{"staff_email", "api_key"}} are required'
