@@ -1,30 +1,20 @@
-"""Helpers for end-to-end tests that follow calls into the amoCRM sandbox."""
+"""Helpers for end-to-end tests that follow the demo tenant's calls into the amoCRM sandbox."""
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from sandbox.mango import player
+from tests.e2e import tenant_world
+from tests.e2e.tenant_world import digits, number_maker
 
-_numbers = itertools.count(1)
-
-
-def fresh_number() -> str:
-    return f"7916{int(time.time()) % 1000:03d}{next(_numbers):04d}"
+fresh_number = number_maker("7916")
 
 
 def amo_state(amo: httpx.Client) -> dict[str, Any]:
     return amo.get("/_sandbox/state").json()
-
-
-def digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())[-10:]
 
 
 def held_for(amo: httpx.Client, number: str) -> dict[str, list[dict[str, Any]]]:
@@ -55,33 +45,7 @@ def held_for(amo: httpx.Client, number: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def play(
-    stack: dict[str, Any], name: str, caller: str, seed: int, *, var: str = "caller", **kwargs: Any
+    stack: dict[str, Any], name: str, caller: str, seed: int, *, var: str = "caller", **reorder: Any
 ) -> player.Rendered:
-    scenario = player.load_scenario(name)
-    scenario.vars[var] = caller
-    rendered = player.render(scenario, base_time=int(time.time()) - 3600, seed=seed)
-    deliveries = player.reorder(rendered.deliveries, seed=seed, **kwargs)
-    with httpx.Client(trust_env=False) as http:
-        player.register_recordings(http, stack["mango"]["api_url"], player.ready_recording_ids(deliveries))
-    statuses = player.post(
-        deliveries,
-        to_url=stack["ingest_url"],
-        api_key=stack["mango"]["api_key"],
-        api_salt=stack["mango"]["api_salt"],
-    )
-    assert set(statuses) == {200}
-    return rendered
-
-
-def eventually(check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
-
-
-def crm_status(admin: httpx.Client, tenant: str, entry_id: str) -> str | None:
-    body = admin.get(f"/tenants/{tenant}/calls/{quote(entry_id, safe='')}").json()
-    return (body.get("crm") or {}).get("status")
+    """One Mango scenario posted to the demo tenant, the one the stack connects to amoCRM."""
+    return tenant_world.play(stack, stack["tenant_id"], name, caller, seed=seed, var=var, **reorder)

@@ -8,36 +8,22 @@ import json
 import time
 from typing import Any
 
-import boto3
 import httpx
 
 from mango_bridge.store.routes import RouteRecord, RouteStore
 from sandbox.crm.amocrm.seeding import KNOWN_CLIENT_STATUS_ID
 from sandbox.mango import player
 from sandbox.stack.stack import DEMO_EMPLOYEES
+from tests.e2e import tenant_world
+from tests.e2e.tenant_world import aws, deliver, ingest_url, number_maker
 
 MAIN_PIPELINE_ID = 9_000_001
 _tenants = itertools.count(1)
-_numbers = itertools.count(1)
-
-
-def fresh_number() -> str:
-    return f"7915{int(time.time()) % 1000:03d}{next(_numbers):04d}"
+fresh_number = number_maker("7915")
 
 
 def fresh_tenant(prefix: str) -> str:
     return f"{prefix}-{int(time.time()) % 100000}-{next(_tenants)}"
-
-
-def aws(stack: dict[str, Any], service: str) -> Any:
-    endpoint = stack["dynamodb"]["url"] if service == "dynamodb" else stack["moto_url"]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
 
 
 def register_tenant(
@@ -45,23 +31,16 @@ def register_tenant(
 ) -> None:
     """A tenant on the amoCRM sandbox (long-lived token in Secrets Manager) with these settings."""
     token = amo.post("/_sandbox/tokens", json={"long_lived": True}).json()["access_token"]
-    secret = f"mango-bridge/local/tenants/{tenant}/crm"
-    aws(stack, "secretsmanager").create_secret(
-        Name=secret, SecretString=json.dumps({"access_token": token, "base_url": stack["amocrm_url"]})
+    new_numbers = {"answered_incoming": {"create": ["contact"]}, "missed_incoming": {"create": ["contact"]}}
+    tenant_world.register_tenant(
+        stack,
+        admin,
+        tenant,
+        kind="amocrm",
+        credentials={"access_token": token, "base_url": stack["amocrm_url"]},
+        employees=DEMO_EMPLOYEES,
+        settings={"new_number": new_numbers, **settings},
     )
-    body = {
-        "mango": {"api_key": stack["mango"]["api_key"], "api_base_url": stack["mango"]["api_url"]},
-        "mango_api_salt": stack["mango"]["api_salt"],
-        "employees": DEMO_EMPLOYEES,
-        "crm": {"kind": "amocrm", "url": stack["amocrm_url"], "credentials": {"secret_name": secret}},
-        "new_number": {
-            "answered_incoming": {"create": ["contact"]},
-            "missed_incoming": {"create": ["contact"]},
-        },
-        **settings,
-    }
-    response = admin.put(f"/tenants/{tenant}", json=body)
-    assert response.status_code in (200, 201), response.text
 
 
 def seed_client(
@@ -114,7 +93,7 @@ def play(
     rendered = player.render(story, base_time=int(time.time()), seed=seed)
     return player.play_live(
         rendered,
-        to_url=f"{stack['front_url']}/mango/{tenant}/",
+        to_url=ingest_url(stack, tenant),
         api_key=stack["mango"]["api_key"],
         api_salt=stack["mango"]["api_salt"],
         mango_api_url=stack["mango"]["api_url"],
@@ -161,13 +140,7 @@ def employee_talks(stack: dict[str, Any], tenant: str, extension: str) -> None:
         "from": {"number": "79160000000"},
         "to": {"extension": extension, "number": f"sip:{extension}@vpbx400000001.mangosip.ru"},
     }
-    statuses = player.post(
-        [player.Delivery("events/call", json.dumps(leg), "talk", 0)],
-        to_url=f"{stack['front_url']}/mango/{tenant}/",
-        api_key=stack["mango"]["api_key"],
-        api_salt=stack["mango"]["api_salt"],
-    )
-    assert statuses == [200]
+    deliver(stack, tenant, [player.Delivery("events/call", json.dumps(leg), "talk", 0)])
 
 
 def wait_for_route_slot() -> None:

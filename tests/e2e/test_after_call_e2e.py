@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import quote
 
-import boto3
 import httpx
 
 from sandbox.mango import player
-from tests.e2e.crm_world import crm_status, eventually, fresh_number, held_for
+from tests.e2e.crm_world import fresh_number, held_for
+from tests.e2e.tenant_world import aws, call_detail, crm_status, deliver, eventually, register_recordings
 
 
 def _play_tracked_call(stack: dict[str, Any], admin: httpx.Client, caller: str) -> str:
@@ -25,29 +24,16 @@ def _play_tracked_call(stack: dict[str, Any], admin: httpx.Client, caller: str) 
     rendered = player.render(scenario, base_time=int(time.time()) - 3600, seed=int(caller[-6:]))
     deliveries = rendered.deliveries
     entry_id = str(deliveries[0].data["entry_id"])
-    with httpx.Client(trust_env=False) as http:
-        player.register_recordings(http, stack["mango"]["api_url"], player.ready_recording_ids(deliveries))
-    keys = {
-        "to_url": stack["ingest_url"],
-        "api_key": stack["mango"]["api_key"],
-        "api_salt": stack["mango"]["api_salt"],
-    }
-    assert player.post(deliveries[:1], **keys) == [200]
-    url = f"/tenants/{stack['tenant_id']}/calls/{quote(entry_id, safe='')}"
-    assert eventually(lambda: admin.get(url).json()["after_call"]["visitor"], timeout=30)
-    assert set(player.post(deliveries[1:], **keys)) == {200}
+    tenant = stack["tenant_id"]
+    register_recordings(stack, deliveries)
+    deliver(stack, tenant, deliveries[:1])
+    assert eventually(lambda: call_detail(admin, tenant, entry_id)["after_call"]["visitor"], timeout=30)
+    deliver(stack, tenant, deliveries[1:])
     return entry_id
 
 
 def _sweep(stack: dict[str, Any]) -> dict[str, Any]:
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=stack["moto_url"],
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    answer = lam.invoke(FunctionName="mango-bridge-local-enrich", Payload=b"{}")
+    answer = aws(stack, "lambda").invoke(FunctionName="mango-bridge-local-enrich", Payload=b"{}")
     assert "FunctionError" not in answer, answer["Payload"].read()
     return json.loads(answer["Payload"].read())
 
@@ -84,11 +70,11 @@ def test_topics_transcript_score_and_call_tracking_reach_amocrm(
     assert "Текст разговора (Речевая аналитика):\nСотрудник: Здравствуйте" in text
     assert "Оценка качества (постзвонковая оценка клиента): 8 из 10" in text
     assert contact["id"]
-    detail = admin.get(f"/tenants/{tenant}/calls/{quote(entry_id, safe='')}").json()
+    detail = call_detail(admin, tenant, entry_id)
     jobs = {job["kind"]: job for job in detail["after_call"]["jobs"]}
     assert jobs["analytics"]["status"] == "done" and jobs["rating"]["status"] == "done"
     assert detail["after_call"]["visitor"]["utm_source"] == "yandex"
     _sweep(stack)  # the scheduler runs again: nothing is written twice
     assert notes_on_deal() == text
-    again = admin.get(f"/tenants/{tenant}/calls/{quote(entry_id, safe='')}").json()["after_call"]["jobs"]
+    again = call_detail(admin, tenant, entry_id)["after_call"]["jobs"]
     assert [j["status"] for j in again] == [j["status"] for j in detail["after_call"]["jobs"]]

@@ -9,22 +9,23 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.crm_world import amo_state, crm_status, eventually, fresh_number, held_for, play
+from tests.e2e import tenant_world
+from tests.e2e.crm_world import amo_state, fresh_number, held_for, play
+from tests.e2e.tenant_world import digits
 
 pytestmark = pytest.mark.e2e
 
 
 def landed(stack: dict[str, Any], admin: httpx.Client, rendered: Any) -> None:
-    for entry_id in rendered.entry_ids.values():
-        assert eventually(lambda e=entry_id: crm_status(admin, stack["tenant_id"], e) == "done", timeout=120)
+    tenant_world.landed(admin, stack["tenant_id"], rendered)
 
 
 def unsorted_for(amo: httpx.Client, number: str) -> list[dict[str, Any]]:
-    digits = number[-10:]
+    wanted = digits(number)
     return [
         u
         for u in amo_state(amo)["unsorted"]
-        if digits in "".join(ch for ch in str((u.get("metadata") or {}).get("from", "")) if ch.isdigit())
+        if wanted in digits((u.get("metadata") or {}).get("from", ""), last=None)
     ]
 
 

@@ -22,13 +22,11 @@ from tests.e2e.bpmsoft_world import (
     STATUS,
     USER,
     bpmsoft,
-    call_detail,
     fresh_number,
     held_for,
-    landed,
-    play,
     register,
 )
+from tests.e2e.tenant_world import call_detail, landed, play
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,6 @@ gives the demo tenant: what a person following the guide finds in Контакт
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import httpx
@@ -13,7 +12,8 @@ import pytest
 from sandbox.crm.bpmsoft.demo import NEED, employees, recommended
 from sandbox.mango import player
 from sandbox.stack.stack import DEMO_EMPLOYEES
-from tests.e2e.bpmsoft_world import STATUS, bpmsoft, held_for, landed, register
+from tests.e2e.bpmsoft_world import STATUS, held_for, register, seed_users
+from tests.e2e.tenant_world import play_in_order
 
 pytestmark = pytest.mark.e2e
 
@@ -73,29 +73,11 @@ DAY: dict[str, dict[str, Any]] = {
 def test_the_demo_day_leaves_what_the_bpmsoft_guide_promises(
     stack: dict[str, Any], admin: httpx.Client
 ) -> None:
-    with bpmsoft(stack) as bpm:
-        known = {row["Id"] for row in bpm.get("/_sandbox/state").json()["Contact"]}
-        new = [{"id": u["crm_user_id"], "name": u["name"]} for u in USERS if u["crm_user_id"] not in known]
-        if new:
-            bpm.post("/_sandbox/seed", json={"users": new}).raise_for_status()
+    seed_users(stack, [{"id": u["crm_user_id"], "name": u["name"]} for u in USERS])
     register(stack, admin, TENANT, recommended(USERS), USERS)
-    rendered = player.render(player.load_scenario("demo-day"), base_time=1_764_000_000, seed=7)
-    with httpx.Client(trust_env=False) as http:
-        player.register_recordings(
-            http, stack["mango"]["api_url"], player.ready_recording_ids(rendered.deliveries)
-        )
-    for entry in dict.fromkeys(
-        d.entry for d in rendered.deliveries
-    ):  # in order: callbacks find earlier calls
-        deliveries = [d for d in rendered.deliveries if d.entry == entry]
-        statuses = player.post(
-            deliveries,
-            to_url=f"{stack['front_url']}/mango/{TENANT}/",
-            api_key=stack["mango"]["api_key"],
-            api_salt=stack["mango"]["api_salt"],
-        )
-        assert set(statuses) == {200}
-        landed(admin, TENANT, dataclasses.replace(rendered, entry_ids={entry: rendered.entry_ids[entry]}))
+    play_in_order(
+        stack, admin, TENANT, player.render(player.load_scenario("demo-day"), base_time=1_764_000_000, seed=7)
+    )
 
     for number, expected in DAY.items():
         held = held_for(stack, number)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.mango import player
+from tests.e2e.tenant_world import deliver
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,14 +83,7 @@ def test_invalid_settings_file_lists_every_problem(
 
 def test_calls_list_prints_the_journal(stack_file: Path, stack: dict[str, Any]) -> None:
     rendered = player.render(player.load_scenario("incoming-answered"), base_time=1_763_800_000, seed=4242)
-    assert set(
-        player.post(
-            rendered.deliveries,
-            to_url=stack["ingest_url"],
-            api_key=stack["mango"]["api_key"],
-            api_salt=stack["mango"]["api_salt"],
-        )
-    ) == {200}
+    deliver(stack, stack["tenant_id"], rendered.deliveries)
     day = "2025-11-22"
     result = bridgectl(stack_file, "calls", "list", stack["tenant_id"], "--date", day)
     assert result.returncode == 0, result.stderr

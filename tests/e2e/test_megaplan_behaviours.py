@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import httpx
 import pytest
 
@@ -27,13 +26,12 @@ from tests.e2e.megaplan_world import (
     WON,
     fresh_number,
     held_for,
-    landed,
     megaplan,
-    play,
     register,
     seed_client,
     seed_deal,
 )
+from tests.e2e.tenant_world import landed, play, put_crm_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -298,16 +296,6 @@ def test_connection_check_says_in_plain_words_that_the_password_is_wrong(
 ) -> None:
     assert admin.post(f"/tenants/{main}/crm/check").json()["ok"] is True
     register(stack, admin, "mp-wrong-password", {})
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=stack["moto_url"],
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    secrets.put_secret_value(
-        SecretId="mango-bridge/local/tenants/mp-wrong-password/crm",
-        SecretString='{"login": "integration@megaplan.test", "password": "wrong"}',
-    )
+    put_crm_secret(stack, "mp-wrong-password", {"login": "integration@megaplan.test", "password": "wrong"})
     check = admin.post("/tenants/mp-wrong-password/crm/check").json()
     assert check["ok"] is False and "логин или пароль" in check["message"]

@@ -25,8 +25,8 @@ from tests.e2e.omnidesk_world import (
     omnidesk,
     register,
     summary,
-    wait_for,
 )
+from tests.e2e.tenant_world import play_in_order
 
 pytestmark = pytest.mark.e2e
 
@@ -215,21 +215,9 @@ def test_the_demo_day_leaves_exactly_the_cases_the_omnidesk_document_describes(
     stack: dict[str, Any], admin: httpx.Client
 ) -> None:
     tenant = register(stack, admin, "omni-demo")
-    rendered = player.render(player.load_scenario("demo-day"), base_time=1_764_000_000, seed=7)
-    with httpx.Client(trust_env=False) as http:
-        player.register_recordings(
-            http, stack["mango"]["api_url"], player.ready_recording_ids(rendered.deliveries)
-        )
-    for entry in dict.fromkeys(d.entry for d in rendered.deliveries):
-        deliveries = [d for d in rendered.deliveries if d.entry == entry]
-        statuses = player.post(
-            deliveries,
-            to_url=f"{stack['front_url']}/mango/{tenant}/",
-            api_key=stack["mango"]["api_key"],
-            api_salt=stack["mango"]["api_salt"],
-        )
-        assert set(statuses) == {200}
-        wait_for(admin, tenant, {rendered.entry_ids[entry]})
+    play_in_order(
+        stack, admin, tenant, player.render(player.load_scenario("demo-day"), base_time=1_764_000_000, seed=7)
+    )
 
     for number, expected in DEMO_DAY_CASES.items():
         held = held_for(stack, number)

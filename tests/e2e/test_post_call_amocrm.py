@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from sandbox.mango import player
-from tests.e2e.crm_world import crm_status, eventually, fresh_number, held_for, play
+from tests.e2e.crm_world import fresh_number, held_for, play
+from tests.e2e.tenant_world import call_detail, crm_status, deliver, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def test_answered_call_from_a_new_number_lands_once_with_a_playable_recording(
             played = http.get(link)
             assert played.status_code == 200
             assert played.headers["content-type"].startswith("audio/")
-    detail = admin.get(f"/tenants/{stack['tenant_id']}/calls/{quote(entry_id, safe='')}").json()
+    detail = call_detail(admin, stack["tenant_id"], entry_id)
     assert detail["decisions"]["source"] == "post_call"
     assert [i["kind"] for i in detail["decisions"]["intents"]] == [
         "create_contact",
@@ -56,14 +56,7 @@ def test_duplicate_summary_and_replay_create_nothing_twice(
     before = held_for(amo, caller)
 
     summary = [d for d in rendered.deliveries if d.suffix == "events/summary"]
-    assert set(
-        player.post(
-            summary * 3,
-            to_url=stack["ingest_url"],
-            api_key=stack["mango"]["api_key"],
-            api_salt=stack["mango"]["api_salt"],
-        )
-    ) == {200}
+    deliver(stack, stack["tenant_id"], summary * 3)
     replay = admin.post(f"/tenants/{stack['tenant_id']}/calls/{quote(entry_id, safe='')}/replay")
     assert replay.status_code == 202
     time.sleep(2)

@@ -7,28 +7,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 
 from mango_bridge.reconcile.stats import MOSCOW
 from sandbox.mango import player
-from tests.e2e.crm_world import crm_status, eventually, held_for
+from tests.e2e.crm_world import held_for
+from tests.e2e.tenant_world import call_detail, crm_status, deliver, eventually, register_recordings
 
 pytestmark = pytest.mark.e2e
 DAY_START = int(datetime(2025, 10, 1, 0, 0, tzinfo=MOSCOW).timestamp())
-
-
-def post(stack: dict[str, Any], deliveries: list[player.Delivery]) -> None:
-    assert set(
-        player.post(
-            deliveries,
-            to_url=stack["ingest_url"],
-            api_key=stack["mango"]["api_key"],
-            api_salt=stack["mango"]["api_salt"],
-        )
-    ) == {200}
 
 
 def reconcile(stack: dict[str, Any], admin: httpx.Client, day: str) -> dict[str, Any]:
@@ -55,12 +44,10 @@ def test_dropped_and_refused_calls_come_back_exactly_once(
     assert dropped
     with httpx.Client(trust_env=False) as http:
         player.record_history(http, stack["mango"]["api_url"], rendered.deliveries)  # Mango knows every call
-        player.register_recordings(
-            http, stack["mango"]["api_url"], player.ready_recording_ids(rendered.deliveries)
-        )
+    register_recordings(stack, rendered.deliveries)
     entries = list(rendered.entry_ids.values())
     refused = next(e for e in entries if e not in dropped)
-    post(stack, [d for d in delivered if rendered.entry_ids[d.entry] != refused])
+    deliver(stack, stack["tenant_id"], [d for d in delivered if rendered.entry_ids[d.entry] != refused])
     for entry_id in entries:
         if entry_id not in dropped and entry_id != refused:
             assert eventually(
@@ -68,7 +55,7 @@ def test_dropped_and_refused_calls_come_back_exactly_once(
             )
     amo.post("/_sandbox/faults", json={"outage": True}).raise_for_status()
     try:
-        post(stack, [d for d in delivered if rendered.entry_ids[d.entry] == refused])
+        deliver(stack, stack["tenant_id"], [d for d in delivered if rendered.entry_ids[d.entry] == refused])
         assert eventually(lambda: crm_status(admin, stack["tenant_id"], refused) == "parked", timeout=120)
     finally:
         amo.delete("/_sandbox/faults")
@@ -81,7 +68,7 @@ def test_dropped_and_refused_calls_come_back_exactly_once(
     assert report["failed"] == []
     for entry_id in [*dropped, refused]:
         assert eventually(lambda e=entry_id: crm_status(admin, stack["tenant_id"], e) == "done", timeout=120)
-        detail = admin.get(f"/tenants/{stack['tenant_id']}/calls/{quote(entry_id, safe='')}").json()
+        detail = call_detail(admin, stack["tenant_id"], entry_id)
         assert detail["status"] == "completed"
 
     time.sleep(2.2)  # Mango allows one statistics request per 2 s

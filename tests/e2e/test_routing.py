@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.crm_world import crm_status, eventually, held_for
+from tests.e2e.crm_world import held_for
 from tests.e2e.routing_world import (
     configure_pbx,
     employee_talks,
@@ -22,6 +22,7 @@ from tests.e2e.routing_world import (
     seed_client,
     wait_for_route_slot,
 )
+from tests.e2e.tenant_world import crm_status, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -43,13 +44,21 @@ def routed_to(stack: dict[str, Any], played: Any) -> list[str]:
     ]
 
 
-def test_seed_001_known_client_goes_to_the_responsible_manager(
-    stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client
-) -> None:
-    tenant = fresh_tenant("route-known")
+def responsible_routing_with_a_client_of_boris(
+    stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client, prefix: str
+) -> tuple[str, str]:
+    """A tenant that sends known clients to their responsible, and a number Борис is responsible for."""
+    tenant = fresh_tenant(prefix)
     register_tenant(stack, admin, amo, tenant, routing={"route_to_responsible": True})
     caller = fresh_number()
     seed_client(amo, caller, BORIS)
+    return tenant, caller
+
+
+def test_seed_001_known_client_goes_to_the_responsible_manager(
+    stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client
+) -> None:
+    tenant, caller = responsible_routing_with_a_client_of_boris(stack, admin, amo, "route-known")
 
     played = play(stack, tenant, "ivr-known-client", caller, seed=1)
 
@@ -131,10 +140,7 @@ def test_seed_000_open_case_goes_to_the_responsible_and_to_a_number_when_busy(
 def test_cache_miss_then_hit_and_a_slow_crm_lets_the_call_continue(
     stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client
 ) -> None:
-    tenant = fresh_tenant("route-cache")
-    register_tenant(stack, admin, amo, tenant, routing={"route_to_responsible": True})
-    caller = fresh_number()
-    seed_client(amo, caller, BORIS)
+    tenant, caller = responsible_routing_with_a_client_of_boris(stack, admin, amo, "route-cache")
 
     first = play(stack, tenant, "ivr-known-client", caller, seed=7)
     miss = route_record(stack, tenant, first.entry_id)
@@ -166,10 +172,7 @@ def test_cache_miss_then_hit_and_a_slow_crm_lets_the_call_continue(
 def test_a_duplicated_appeared_is_routed_once(
     stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client
 ) -> None:
-    tenant = fresh_tenant("route-dup")
-    register_tenant(stack, admin, amo, tenant, routing={"route_to_responsible": True})
-    caller = fresh_number()
-    seed_client(amo, caller, BORIS)
+    tenant, caller = responsible_routing_with_a_client_of_boris(stack, admin, amo, "route-dup")
 
     played = play(stack, tenant, "ivr-known-client", caller, seed=10, copies=3)
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from sandbox.mango import player
+from tests.e2e.tenant_world import deliver
 
 pytestmark = pytest.mark.e2e
 
@@ -55,13 +56,7 @@ def play(
     deliveries = player.reorder(
         rendered.deliveries, seed=seed, duplicate=duplicate, shuffle=shuffle, window=6
     )
-    statuses = player.post(
-        deliveries,
-        to_url=stack["ingest_url"],
-        api_key=stack["mango"]["api_key"],
-        api_salt=stack["mango"]["api_salt"],
-    )
-    assert statuses == [200] * len(deliveries)
+    deliver(stack, stack["tenant_id"], deliveries)
     return rendered
 
 
