@@ -122,19 +122,15 @@ class Sweeper:
                 self._later(job, now, "the tenant's Mango API key or salt is missing", report)
             return
         answers = self._ask(mango, live, settings, report)
-        adapter: CrmAdapter | None = None
+        try:
+            adapter = None if answers.failed else self.adapters(tenant, settings)
+        except CrmError as problem:
+            answers.failed = f"the CRM cannot be reached: {problem}"
         for job in live:
-            if answers.failed:
-                self._later(job, now, f"Mango did not answer: {answers.failed}", report)
-                continue
             if adapter is None:
-                try:
-                    adapter = self.adapters(tenant, settings).for_call(job.entry_id)
-                except CrmError as problem:
-                    for rest in live:
-                        self._later(rest, now, f"the CRM cannot be reached: {problem}", report)
-                    return
-            self._settle(job, answers, settings, adapter.for_call(job.entry_id), now, report)
+                self._later(job, now, answers.failed or "", report)
+            else:
+                self._settle(job, answers, settings, adapter.for_call(job.entry_id), now, report)
 
     def _ask(
         self, mango: MangoClient, jobs: list[EnrichmentJob], settings: TenantSettings, report: SweepReport
@@ -162,7 +158,7 @@ class Sweeper:
                     report.mango_requests += 1
                     answers.ratings[job.entry_id] = client_rating(mango.cc_call(job.entry_id))
         except MangoError as problem:
-            answers.failed = str(problem)
+            answers.failed = f"Mango did not answer: {problem}"
             report.errors.append(f"{jobs[0].tenant}: {problem}")
         return answers
 
@@ -188,17 +184,16 @@ class Sweeper:
                     problem = f"the CRM refused or is unavailable: {error}"
             if problem is not None:
                 report.errors.append(f"{job.tenant}/{job.entry_id}: {problem}")
-                self._retry_write(job, now, problem, report)
+                self._later(job, now, problem, report)
                 return
             report.written += 1
         job = job.model_copy(update=learned)
         if job.kind == "rating" and answers.ratings.get(job.entry_id) == "refused":
             self._finish(job, "done", "the client was asked to rate the call and did not", report)
         elif job.complete:
-            self._finish(job, "done", _summary(job, annotation, settings), report)
+            self._finish(job, "done", _summary(job, annotation), report)
         else:
-            schedule = ANALYTICS_SCHEDULE if job.kind == "analytics" else RATING_SCHEDULE
-            due = next_due(job.origin, now, schedule)
+            due = next_due(job.origin, now, _schedule(job))
             if due is None:
                 self._finish(job, "expired", _expired(job), report)
             else:
@@ -241,11 +236,8 @@ class Sweeper:
 
     def _later(self, job: EnrichmentJob, now: int, why: str, report: SweepReport) -> None:
         """Mango or the CRM is unavailable: keep the job and try again at the next scheduled time
-        (or, past the window, a few more times), never dropping it silently."""
-        self._retry_write(job, now, why, report)
-
-    def _retry_write(self, job: EnrichmentJob, now: int, why: str, report: SweepReport) -> None:
-        schedule = ANALYTICS_SCHEDULE if job.kind == "analytics" else RATING_SCHEDULE
+        (or, past the window, every few minutes for a day), never dropping it silently."""
+        schedule = _schedule(job)
         due = next_due(job.origin, now, schedule)
         if due is None:
             if now >= window_end(job.origin, schedule) + WRITE_GRACE_SECONDS:
@@ -254,6 +246,10 @@ class Sweeper:
             due = now + WRITE_RETRY_SECONDS
         report.rescheduled += 1
         self.jobs.save(job.model_copy(update={"due": due, "detail": why}))
+
+
+def _schedule(job: EnrichmentJob) -> tuple[int, ...]:
+    return ANALYTICS_SCHEDULE if job.kind == "analytics" else RATING_SCHEDULE
 
 
 def _switched_off(job: EnrichmentJob, settings: TenantSettings) -> str | None:
@@ -283,16 +279,13 @@ def _learned(job: EnrichmentJob, answers: _Answers) -> dict[str, Any]:
     }
 
 
-def _summary(job: EnrichmentJob, annotation: CallAnnotation | None, settings: TenantSettings) -> str:
+def _summary(job: EnrichmentJob, annotation: CallAnnotation | None) -> str:
     if job.kind == "rating":
         score = annotation.quality_score if annotation else None
         return f"the client's rating {score} written to «Оценка качества»"
-    parts = []
-    if job.wants_topics:
-        topics = annotation.topics if annotation else ()
-        parts.append(f"topics ({', '.join(topics)})" if topics else "topics (none of the selected ones)")
-    if job.wants_texts:
-        parts.append("transcript")
+    parts = [
+        name for name, wanted in (("topics", job.wants_topics), ("transcript", job.wants_texts)) if wanted
+    ]
     return " and ".join(parts) + f" settled after {job.polls} poll(s)"
 
 
