@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from mango_bridge.role_rules.backend import Entity
 from mango_bridge.role_rules.history import History
 from mango_bridge.store.calls import call_pk
-from mango_bridge.store.table import client, is_conditional_failure, query_all, table_name
+from mango_bridge.store.table import client, put_new, query_all, table_name
 
 SORT_KEY = "ACTIONS"
 READ_PREFIX = "ACTIONS#READ#"
@@ -96,21 +96,14 @@ class ActionHistoryStore:
         `shown` is the tenant's `save_action_history` at the time of the call.
         """
         stored = StoredActionHistory(history=history, shown=shown, saved_at=int(time.time()))
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "PK": {"S": call_pk(tenant, entry_id)},
-                    "SK": {"S": SORT_KEY},
-                    "status": {"S": history.status},
-                    "doc": {"S": stored.model_dump_json()},
-                },
-                ConditionExpression="attribute_not_exists(SK)",
-            )
-        except Exception as error:
-            if not is_conditional_failure(error):
-                raise
-            existing = self.get(tenant, entry_id)
-            assert existing is not None
-            return existing
-        return stored
+        item = {
+            "PK": {"S": call_pk(tenant, entry_id)},
+            "SK": {"S": SORT_KEY},
+            "status": {"S": history.status},
+            "doc": {"S": stored.model_dump_json()},
+        }
+        if put_new(self._ddb, self._table, item):
+            return stored
+        existing = self.get(tenant, entry_id)
+        assert existing is not None
+        return existing

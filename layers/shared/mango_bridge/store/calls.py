@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.calls.visitor import Visitor
-from mango_bridge.store.table import client, is_conditional_failure, query_all, table_name
+from mango_bridge.store.table import client, is_conditional_failure, put_new, query_all, table_name
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -58,23 +58,14 @@ class CallStore:
 
     def put_event(self, pk: str, kind: str, natural_key: str, suffix: str, json_text: str) -> bool:
         """Store a notification once; False when this natural key was already stored."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "PK": {"S": pk},
-                    "SK": {"S": f"EV#{kind}#{natural_key}"},
-                    "suffix": {"S": suffix},
-                    "json": {"S": json_text},
-                    "received_at": {"N": str(int(time.time()))},
-                },
-                ConditionExpression="attribute_not_exists(SK)",
-            )
-        except Exception as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        item = {
+            "PK": {"S": pk},
+            "SK": {"S": f"EV#{kind}#{natural_key}"},
+            "suffix": {"S": suffix},
+            "json": {"S": json_text},
+            "received_at": {"N": str(int(time.time()))},
+        }
+        return put_new(self._ddb, self._table, item)
 
     def snapshot(self, tenant: str, entry_id: str) -> EntrySnapshot:
         """Every stored notification of the entry plus how many the stored aggregate covers."""
@@ -155,22 +146,13 @@ class CallStore:
     def put_visitor(self, tenant: str, entry_id: str, visitor: Visitor) -> bool:
         """Keep the first visitor captured for the call: the number may be rebound to someone else
         later in the call, and only the binding at the first event is the caller's."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "PK": {"S": call_pk(tenant, entry_id)},
-                    "SK": {"S": "VISITOR"},
-                    "doc": {"S": visitor.model_dump_json()},
-                    "captured_at": {"N": str(int(time.time()))},
-                },
-                ConditionExpression="attribute_not_exists(SK)",
-            )
-        except Exception as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        item = {
+            "PK": {"S": call_pk(tenant, entry_id)},
+            "SK": {"S": "VISITOR"},
+            "doc": {"S": visitor.model_dump_json()},
+            "captured_at": {"N": str(int(time.time()))},
+        }
+        return put_new(self._ddb, self._table, item)
 
     def has_visitor(self, tenant: str, entry_id: str) -> bool:
         item = self._ddb.get_item(

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from mango_bridge.policy.engine import Decision
 from mango_bridge.policy.facts import CrmFacts
 from mango_bridge.store.calls import call_pk
-from mango_bridge.store.table import client, is_conditional_failure, table_name
+from mango_bridge.store.table import client, put_new, table_name
 
 
 class StoredDecision(BaseModel):
@@ -40,23 +40,16 @@ class DecisionStore:
     def put_first(self, tenant: str, entry_id: str, decision: Decision, facts: CrmFacts) -> StoredDecision:
         """Store this decision unless one exists; return whichever is stored."""
         stored = StoredDecision(decision=decision, facts=facts, decided_at=int(time.time()))
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "PK": {"S": call_pk(tenant, entry_id)},
-                    "SK": {"S": "DECISION"},
-                    "doc": {"S": stored.model_dump_json()},
-                },
-                ConditionExpression="attribute_not_exists(SK)",
-            )
-        except Exception as error:
-            if not is_conditional_failure(error):
-                raise
-            existing = self.get(tenant, entry_id)
-            assert existing is not None
-            return existing
-        return stored
+        item = {
+            "PK": {"S": call_pk(tenant, entry_id)},
+            "SK": {"S": "DECISION"},
+            "doc": {"S": stored.model_dump_json()},
+        }
+        if put_new(self._ddb, self._table, item):
+            return stored
+        existing = self.get(tenant, entry_id)
+        assert existing is not None
+        return existing
 
 
 def explain(decision: Decision, facts: CrmFacts, *, source: str, note: str | None = None) -> dict[str, Any]:

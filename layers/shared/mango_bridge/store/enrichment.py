@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mango_bridge.store.calls import call_pk
-from mango_bridge.store.table import client, is_conditional_failure, query_all, table_name
+from mango_bridge.store.table import client, put_new, query_all, table_name
 
 DUE_PARTITION = "ENRICH#DUE"
 KEEP_DAYS = 90
@@ -69,15 +69,7 @@ class EnrichmentJobs:
 
     def schedule(self, job: EnrichmentJob) -> bool:
         """Add a job once: a retried post-call run does not restart polling. False if it existed."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=self._item(job), ConditionExpression="attribute_not_exists(SK)"
-            )
-        except Exception as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return put_new(self._ddb, self._table, self._item(job))
 
     def save(self, job: EnrichmentJob) -> None:
         """The job after a poll: rescheduled (still in the index) or finished (out of it)."""

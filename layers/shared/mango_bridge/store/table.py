@@ -46,3 +46,14 @@ def query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def put_new(ddb: Any, table: str, item: dict[str, Any]) -> bool:
+    """Write an item only if its key is free: False when one is already there (first writer wins)."""
+    try:
+        ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(SK)")
+    except Exception as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True
