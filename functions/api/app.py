@@ -292,7 +292,13 @@ def _decisions(tenant: str, call: CallAggregate) -> dict[str, Any] | None:
 
     stored = DecisionStore().get(tenant, call.entry_id)
     if stored is not None:
-        return explain(stored.decision, stored.facts, source="post_call")
+        return {
+            **explain(stored.decision, stored.facts, source="post_call"),
+            "decided_at": stored.decided_at,
+            "revision": stored.revision,
+            "revised_at": stored.revised_at,
+            "unsettled": stored.unsettled,
+        }
     record = TenantStore().get(tenant)
     if record is None:
         return None

@@ -34,7 +34,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="CallsParked", unit=MetricUnit.Count, value=1)
         logger.error("call parked", extra={"error": (event.get("error") or {}).get("Error")})
         return result
-    result = workflow.run(tenant, entry_id, final=phase == "finish")
+    result = workflow.run(
+        tenant,
+        entry_id,
+        final=phase == "finish",
+        attempt=int(event.get("attempt") or 0),
+        reason=str(event.get("reason") or "summary"),
+    )
     metrics.add_metric(name="CrmIntentsExecuted", unit=MetricUnit.Count, value=len(result["executed"]))
     logger.info("post-call step", extra={"status": result["status"], "executed": len(result["executed"])})
     return result

@@ -420,5 +420,20 @@ def test_a_customers_calls_are_written_in_the_order_they_were_made(world: World)
 def test_an_old_call_does_not_wait_for_earlier_ones(world: World) -> None:
     """A replay or the nightly sync writes a call long after it ended: ordering no longer applies."""
     world.play("incoming-answered", "79161110041", ago=7200, post_call=False)
-    second, _ = world.play("incoming-answered", "79161110041", ago=3600)
+    second, _ = world.play("incoming-answered", "79161110041", ago=3600, post_call=False)
+    for reason in ("replay", "reconcile"):
+        world.post_call.run(TENANT, second, final=True, reason=reason)
+        assert world.post_call.outcomes.get(TENANT, second).status == "done"
+
+
+def test_a_live_call_stops_waiting_for_earlier_ones_after_its_attempts(world: World) -> None:
+    """Ordering is bounded: a customer's earlier call whose summary never comes holds the next call
+    back for ORDERING_ATTEMPTS retries (about 25 minutes), then the next call is written anyway."""
+    from mango_bridge.workflows.post_call import ORDERING_ATTEMPTS
+
+    world.play("incoming-answered", "79161110042", ago=900, post_call=False)
+    second, _ = world.play("incoming-answered", "79161110042", ago=300, post_call=False)
+    with pytest.raises(EarlierCallPending):
+        world.post_call.run(TENANT, second, final=True, attempt=ORDERING_ATTEMPTS - 1)
+    world.post_call.run(TENANT, second, final=True, attempt=ORDERING_ATTEMPTS)
     assert world.post_call.outcomes.get(TENANT, second).status == "done"

@@ -99,7 +99,14 @@ def _fold_leg(call_id: str, events: list[CallEvent]) -> Leg:
         ended_at=max(e.timestamp for e in ended) if ended else None,
         disconnect_reason=ended[-1].disconnect_reason if ended else None,
         last_seq=last.seq,
+        seq_gaps=_seq_gaps(events),
     )
+
+
+def _seq_gaps(events: list[CallEvent]) -> list[int]:
+    """Mango numbers a leg's notifications 1, 2, 3…; a hole means one of them has not arrived yet."""
+    seen = {e.seq for e in events}
+    return [seq for seq in range(min(seen), max(seen)) if seq not in seen] if seen else []
 
 
 def _fold_recordings(events: list[RecordingEvent], stored: list[RecordStored]) -> list[Recording]:

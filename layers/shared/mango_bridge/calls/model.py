@@ -37,6 +37,10 @@ class Leg(BaseModel):
     ended_at: int | None = None
     disconnect_reason: int | None = None
     last_seq: int
+    seq_gaps: list[int] = Field(
+        default_factory=list,
+        description="seq numbers missing between the leg's first and last notification: one is still on its way",
+    )
 
 
 class Recording(BaseModel):

@@ -24,6 +24,8 @@ class Conversation:
     legs: tuple[Leg, ...]
     started_at: int | None
     seconds: int
+    from_summary: bool = False
+    """No connected leg of the employee ever arrived: the summary's employee and talk time stand in."""
 
     @property
     def leg_ids(self) -> tuple[str, ...]:
@@ -169,7 +171,9 @@ def _from_summary(call: CallAggregate, direction: Side) -> CallShape:
     if employee:
         offers = (Offer(employee, ()),)
         if call.answered:
-            conversations = (Conversation(employee, direction, (), call.started_at, call.talk_seconds),)
+            conversations = (
+                Conversation(employee, direction, (), call.started_at, call.talk_seconds, from_summary=True),
+            )
     customer = call.caller if direction == "incoming" else call.callee
     return CallShape(direction, customer, conversations, offers, False, (), call.started_at)
 
@@ -181,10 +185,13 @@ def shape(call: CallAggregate) -> CallShape:
     if not legs:
         return _from_summary(call, direction)
     precursors = _precursors(legs)
+    conversations = _conversations(call, legs, precursors)
+    if not conversations and call.status == "completed" and call.answered:
+        conversations = list(_from_summary(call, direction).conversations)
     return CallShape(
         direction=direction,
         customer=call.caller if direction == "incoming" else call.callee,
-        conversations=tuple(_conversations(call, legs, precursors)),
+        conversations=tuple(conversations),
         offers=tuple(_offers(legs, precursors, direction)),
         group=any(leg.acd_group or leg.location == "queue" for leg in legs),
         leg_ids=tuple(leg.call_id for leg in legs),

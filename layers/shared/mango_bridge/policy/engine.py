@@ -286,6 +286,11 @@ def _conversation_record(ctx: _Context, conversation: Conversation, binding: Bin
             f"Conversation with employee {conversation.extension}, who is not mapped: "
             f"{SAVE_ALL_CALLS} binds it to CRM user {binding.user_id}"
         )
+    if conversation.from_summary and ctx.call.legs:
+        reason += (
+            "; written from Mango's summary: the employee's connected leg never arrived, so the summary's "
+            "employee and talk time stand in"
+        )
     key_leg = conversation.leg_ids[0] if conversation.legs else "entry"
     return _Record(
         binding=binding,

@@ -101,7 +101,7 @@ class CallStore:
             "doc": {"S": call.model_dump_json()},
         }
         customer = customer_number(call)
-        if call.status == "completed" and customer and call.started_at:
+        if customer and call.started_at:  # in progress too: a later call must see it is not written yet
             item["GSI2PK"] = {"S": f"CUSTOMER#{tenant}#{customer}"}
             item["GSI2SK"] = {"S": f"{call.started_at:010d}#{call.entry_id}"}
         try:

@@ -21,10 +21,12 @@ from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
 from mango_bridge.enrichment.schedule import ANALYTICS_SCHEDULE, RATING_SCHEDULE, first_due
 from mango_bridge.policy.engine import decide
 from mango_bridge.policy.intents import LogCall
+from mango_bridge.policy.readiness import decision_basis, unsettled_reasons
+from mango_bridge.policy.redecide import merge
 from mango_bridge.settings.model import TenantSettings
 from mango_bridge.store.action_history import ActionHistoryStore
 from mango_bridge.store.calls import CallStore
-from mango_bridge.store.decisions import DecisionStore
+from mango_bridge.store.decisions import DecisionStore, StoredDecision
 from mango_bridge.store.enrichment import EnrichmentJob, EnrichmentJobs
 from mango_bridge.store.outcomes import CrmOutcome, OutcomeStore
 from mango_bridge.store.tenants import TenantStore
@@ -49,8 +51,19 @@ class EarlierCallPending(Exception):
 
 ORDERING_WINDOW_SECONDS = 6 * 3600
 """How far back a customer's earlier calls are looked for."""
-ORDERING_WAIT_SECONDS = 10 * 60
-"""How long after a call ended it may wait for the customer's earlier calls (then it goes ahead)."""
+ORDERING_ATTEMPTS = 10
+"""Retries a live call spends waiting for the customer's earlier calls (15 s × 1.5ⁿ: about 25 min)."""
+SETTLE_ATTEMPTS = 4
+"""Retries a live call spends waiting for notifications its own events say are missing (20 s × 2ⁿ: 5 min)."""
+LIVE_REASONS = frozenset({"summary", "late"})
+"""Executions started by Mango's own notifications; replays and the nightly sync never wait."""
+MAX_PASSES = 3
+"""Decide-and-write passes in one step when notifications keep landing while we write."""
+
+
+class CallUnsettled(Exception):
+    """The call's own notifications say some are still on their way (a leg that never ended, a hole
+    in a leg's seq, a talked call without its employee's leg); the state machine retries shortly."""
 
 
 class RecordingsPending(Exception):
@@ -74,7 +87,18 @@ class PostCall:
     action_history: ActionHistoryStore = field(default_factory=ActionHistoryStore)
     clock: Callable[[], float] = time.time
 
-    def run(self, tenant: str, entry_id: str, *, final: bool = False) -> dict[str, Any]:
+    def run(
+        self,
+        tenant: str,
+        entry_id: str,
+        *,
+        final: bool = False,
+        attempt: int = 0,
+        reason: str = "summary",
+    ) -> dict[str, Any]:
+        """One post-call step. `attempt` is the state's retry count and `reason` why the execution was
+        started: only a live call (`summary`, `late`) waits for the rest of its notifications and for
+        the customer's earlier calls, and only for a bounded number of attempts."""
         call = self.calls.get(tenant, entry_id)
         if call is None:
             raise CallMissing(f"call {entry_id} of tenant {tenant} is not in the journal")
@@ -88,33 +112,21 @@ class PostCall:
             self.outcomes.save(tenant, entry_id, CrmOutcome(status="no_crm", runs=runs))
             return self._result(tenant, entry_id, "no_crm", [])
 
+        live = reason in LIVE_REASONS
         adapter = self.adapters(tenant, settings).for_call(entry_id)
-        stored = self.decisions.get(tenant, entry_id)
-        if stored is None:
-            self._after_earlier_calls(tenant, call)
-            phone = _customer_phone(call)
-            facts = adapter.facts(phone)
-            stored = self.decisions.put_first(
-                tenant, entry_id, decide(call, settings, facts, adapter.capabilities), facts
-            )
-        ready = {r.recording_id for r in call.recordings if r.ready}
-        links = (
-            {rid: RecordingLink(recording_id=rid, url=self.recording_link(tenant, rid)) for rid in ready}
-            if settings.recordings
-            else {}
-        )
-
-        done: dict[str, Executed] = {}
-        pending: list[str] = []
-        for intent in stored.decision.intents:
-            if isinstance(intent, LogCall) and not final and _waits_for_recordings(call, intent, settings):
-                pending.append(intent.key)
-                continue
-            done[intent.key] = self.executor.run(tenant, entry_id, intent, adapter, done, links)
+        for _ in range(MAX_PASSES):
+            stored = self._decision(tenant, call, settings, adapter, live=live, final=final, attempt=attempt)
+            done, pending = self._execute(tenant, call, settings, adapter, stored, final=final)
+            latest = self.calls.get(tenant, entry_id)
+            if latest is None or decision_basis(latest) == stored.basis:
+                break
+            # A notification landed while we wrote: decide again now rather than leave it to a new run.
+            call = latest
 
         if not pending:
             self._run_role_rules(tenant, call, settings, adapter)
             _refresh_routing_cache(tenant, call, settings, adapter)
+        links = self._links(tenant, call, settings)
         self._schedule_enrichment(tenant, call, settings, stored.decision.of(LogCall), done, links)
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
@@ -135,13 +147,80 @@ class PostCall:
             )
         return self._result(tenant, entry_id, status, list(done))
 
+    def _decision(
+        self,
+        tenant: str,
+        call: CallAggregate,
+        settings: TenantSettings,
+        adapter: CrmAdapter,
+        *,
+        live: bool,
+        final: bool,
+        attempt: int,
+    ) -> StoredDecision:
+        """The stored decision, taken now if there is none, or taken again (on the stored CRM facts)
+        when the call changed since: a leg, a connection, a transfer or a recording arrived late."""
+        basis = decision_basis(call)
+        stored = self.decisions.get(tenant, call.entry_id)
+        if stored is not None and (stored.basis == basis or not stored.basis):
+            return stored
+        unsettled = unsettled_reasons(call)
+        if unsettled and live and not final and attempt < SETTLE_ATTEMPTS:
+            raise CallUnsettled(f"waiting for the rest of the call: {'; '.join(unsettled)}")
+        if stored is None:
+            if live and attempt < ORDERING_ATTEMPTS:
+                self._after_earlier_calls(tenant, call)
+            facts = adapter.facts(_customer_phone(call))
+            decision = decide(call, settings, facts, adapter.capabilities)
+            if unsettled:
+                logger.warning("decided without the rest of the call", extra={"unsettled": unsettled})
+            return self.decisions.put_first(tenant, call.entry_id, decision, facts, basis, unsettled)
+        while stored is not None and stored.basis != basis:
+            fresh = decide(call, settings, stored.facts, adapter.capabilities)
+            merged = merge(stored.decision, fresh)
+            replaced = self.decisions.replace(tenant, call.entry_id, stored, merged, basis, unsettled)
+            if replaced is not None:
+                logger.info(
+                    "call decided again after a late notification",
+                    extra={"revision": replaced.revision, "intents": replaced.decision.keys},
+                )
+                return replaced
+            stored = self.decisions.get(tenant, call.entry_id)
+        assert stored is not None
+        return stored
+
+    def _links(self, tenant: str, call: CallAggregate, settings: TenantSettings) -> dict[str, RecordingLink]:
+        if not settings.recordings:
+            return {}
+        ready = [r.recording_id for r in call.recordings if r.ready]
+        return {rid: RecordingLink(recording_id=rid, url=self.recording_link(tenant, rid)) for rid in ready}
+
+    def _execute(
+        self,
+        tenant: str,
+        call: CallAggregate,
+        settings: TenantSettings,
+        adapter: CrmAdapter,
+        stored: StoredDecision,
+        *,
+        final: bool,
+    ) -> tuple[dict[str, Executed], list[str]]:
+        """Every intent once (the executor skips what an earlier run wrote); call records whose
+        recordings Mango is still storing wait unless this is the final attempt."""
+        links = self._links(tenant, call, settings)
+        done: dict[str, Executed] = {}
+        pending: list[str] = []
+        for intent in stored.decision.intents:
+            if isinstance(intent, LogCall) and not final and _waits_for_recordings(call, intent, settings):
+                pending.append(intent.key)
+                continue
+            done[intent.key] = self.executor.run(tenant, call.entry_id, intent, adapter, done, links)
+        return done, pending
+
     def _after_earlier_calls(self, tenant: str, call: CallAggregate) -> None:
         """Decide a customer's calls in the order they were made: a callback looked up before the
         missed call it answers was written would find no client (and create a second one, or open a
-        second case). Waits at most ORDERING_WAIT_SECONDS after the call ended; older calls (a replay,
-        the nightly sync) never wait."""
-        if call.ended_at is not None and self.clock() > call.ended_at + ORDERING_WAIT_SECONDS:
-            return
+        second case). Bounded by the caller (ORDERING_ATTEMPTS); replays and the nightly sync never wait."""
         earlier = self.calls.earlier_calls(tenant, call, ORDERING_WINDOW_SECONDS)
         waiting = [entry_id for entry_id in earlier if self.outcomes.get(tenant, entry_id) is None]
         if waiting:

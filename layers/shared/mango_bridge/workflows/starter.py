@@ -1,7 +1,11 @@
-"""Start the post-call state machine for a call: once per call by construction.
+"""Start the post-call state machine for a call: once per call by construction, and once more per
+late change of an already-decided call.
 
 The execution name is derived from tenant and entry_id, so Mango's duplicate summaries, concurrent
 deliveries and re-starts all land on the same execution; AWS refuses a second one with that name.
+A notification that changes a call after its decision (a leg, a connection, a transfer, a recording
+retried by Mango minutes later) starts one more execution, named after the changed call's decision
+basis: its duplicates land on that execution too, and the run writes only what is missing.
 """
 
 from __future__ import annotations
@@ -10,11 +14,19 @@ import hashlib
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mango_bridge.calls.model import CallAggregate
-from mango_bridge.mango.notifications import Notification, SummaryEvent
+from mango_bridge.mango.notifications import (
+    CallEvent,
+    Notification,
+    RecordingEvent,
+    SummaryEvent,
+)
 from mango_bridge.store.table import client
+
+if TYPE_CHECKING:
+    from mango_bridge.store.decisions import DecisionStore
 
 STATE_MACHINE_ENV = "POST_CALL_STATE_MACHINE_ARN"
 
@@ -29,9 +41,15 @@ def execution_name(tenant: str, entry_id: str, suffix: str = "") -> str:
 class PostCallStarter:
     """An ingest follow-up: summaries start the post-call workflow."""
 
-    def __init__(self, state_machine_arn: str | None = None, sfn: Any | None = None) -> None:
+    def __init__(
+        self,
+        state_machine_arn: str | None = None,
+        sfn: Any | None = None,
+        decisions: DecisionStore | None = None,
+    ) -> None:
         self._arn = state_machine_arn or os.environ.get(STATE_MACHINE_ENV)
         self._sfn = sfn
+        self._decisions = decisions
 
     @property
     def enabled(self) -> bool:
@@ -54,3 +72,29 @@ class PostCallStarter:
     def __call__(self, tenant: str, notification: Notification, call: CallAggregate | None) -> None:
         if isinstance(notification, SummaryEvent):
             self.start(tenant, notification.entry_id)
+        elif call is not None and call.status == "completed" and isinstance(notification, LATE_KINDS):
+            self._late(tenant, call)
+
+    def _late(self, tenant: str, call: CallAggregate) -> None:
+        """A call that changed after it was decided is decided again. One read of the decision's basis;
+        nothing starts while the call is undecided (the running execution will see the change) or when
+        the change does not touch the decision (a recording's completion)."""
+        decided = self._decision_store().basis(tenant, call.entry_id)
+        if not decided:
+            return
+        from mango_bridge.policy.readiness import decision_basis  # only for late notifications: cold start
+
+        basis = decision_basis(call)
+        if basis != decided:
+            self.start(tenant, call.entry_id, suffix=f"-b{basis[:16]}", reason="late")
+
+    def _decision_store(self) -> DecisionStore:
+        if self._decisions is None:
+            from mango_bridge.store.decisions import DecisionStore
+
+            self._decisions = DecisionStore()
+        return self._decisions
+
+
+LATE_KINDS = (CallEvent, RecordingEvent)
+"""Notifications that can change a decided call: its legs and the recordings that go with them."""
