@@ -40,13 +40,15 @@ def load_handler(function: Function) -> Handler:
 
 
 class LambdaRuntime:
-    """One imported module per function, as a warm container would keep it."""
+    """Warm containers per function, as Lambda keeps them: each handles one invocation at a time, and
+    a concurrent invocation gets a container of its own (the handler module loaded again), so module
+    state such as the event resolver's current request is never shared by two requests."""
 
     def __init__(self, functions: dict[str, Function], names: dict[str, str]) -> None:
         self.functions = functions
         self._by_name = {names.get(lid, lid): lid for lid in functions}
         self._names = names
-        self._handlers: dict[str, Handler] = {}
+        self._idle: dict[str, list[Handler]] = {}
         self._lock = threading.Lock()
 
     def logical_id(self, name_or_arn: str) -> str | None:
@@ -54,10 +56,16 @@ class LambdaRuntime:
         return name if name in self.functions else self._by_name.get(name)
 
     def handler(self, logical_id: str) -> Handler:
+        """An idle warm container's handler, or a new container's; give it back with `release`."""
         with self._lock:
-            if logical_id not in self._handlers:
-                self._handlers[logical_id] = load_handler(self.functions[logical_id])
-            return self._handlers[logical_id]
+            idle = self._idle.setdefault(logical_id, [])
+            if idle:
+                return idle.pop()
+        return load_handler(self.functions[logical_id])
+
+    def release(self, logical_id: str, handler: Handler) -> None:
+        with self._lock:
+            self._idle.setdefault(logical_id, []).append(handler)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         context = LambdaContext(
@@ -65,4 +73,8 @@ class LambdaRuntime:
             aws_request_id=uuid.uuid4().hex,
             invoked_function_arn=self._names.get(f"{logical_id}.Arn", ""),
         )
-        return self.handler(logical_id)(event, context)
+        handler = self.handler(logical_id)
+        try:
+            return handler(event, context)
+        finally:
+            self.release(logical_id, handler)

@@ -427,13 +427,14 @@ def test_an_old_call_does_not_wait_for_earlier_ones(world: World) -> None:
 
 
 def test_a_live_call_stops_waiting_for_earlier_ones_after_its_attempts(world: World) -> None:
-    """Ordering is bounded: a customer's earlier call whose summary never comes holds the next call
-    back for ORDERING_ATTEMPTS retries (about 25 minutes), then the next call is written anyway."""
-    from mango_bridge.workflows.post_call import ORDERING_ATTEMPTS
+    """Ordering is bounded: an earlier call whose post-call work is underway holds the next call back
+    for up to ORDERING_FINISHED_ATTEMPTS retries (about an hour), then the next call is written anyway."""
+    from mango_bridge.workflows.post_call import ORDERING_ATTEMPTS, ORDERING_FINISHED_ATTEMPTS
 
     world.play("incoming-answered", "79161110042", ago=900, post_call=False)
     second, _ = world.play("incoming-answered", "79161110042", ago=300, post_call=False)
-    with pytest.raises(EarlierCallPending):
-        world.post_call.run(TENANT, second, final=True, attempt=ORDERING_ATTEMPTS - 1)
-    world.post_call.run(TENANT, second, final=True, attempt=ORDERING_ATTEMPTS)
+    for attempt in (ORDERING_ATTEMPTS - 1, ORDERING_ATTEMPTS, ORDERING_FINISHED_ATTEMPTS - 1):
+        with pytest.raises(EarlierCallPending):
+            world.post_call.run(TENANT, second, final=True, attempt=attempt)
+    world.post_call.run(TENANT, second, final=True, attempt=ORDERING_FINISHED_ATTEMPTS)
     assert world.post_call.outcomes.get(TENANT, second).status == "done"

@@ -180,6 +180,28 @@ class CallStore:
         mine = call_pk(tenant, call.entry_id)
         return [item["PK"]["S"].split("#", 2)[2] for item in page.get("Items", []) if item["PK"]["S"] != mine]
 
+    def statuses(self, tenant: str, entry_ids: list[str]) -> dict[str, str]:
+        """`in_progress` / `completed` of each call (one BatchGetItem per 100; calls not stored are left out)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(entry_ids), 100):
+            keys = [
+                {"PK": {"S": call_pk(tenant, entry_id)}, "SK": {"S": "CALL"}}
+                for entry_id in entry_ids[start : start + 100]
+            ]
+            request = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "PK, #s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                }
+            }
+            while request:
+                answer = self._ddb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found[item["PK"]["S"].split("#", 2)[2]] = item["status"]["S"]
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
     def events(self, tenant: str, entry_id: str) -> list[StoredEvent]:
         return self.snapshot(tenant, entry_id).events
 

@@ -52,7 +52,11 @@ class EarlierCallPending(Exception):
 ORDERING_WINDOW_SECONDS = 6 * 3600
 """How far back a customer's earlier calls are looked for."""
 ORDERING_ATTEMPTS = 10
-"""Retries a live call spends waiting for the customer's earlier calls (15 s × 1.5ⁿ: about 25 min)."""
+"""Retries a live call spends waiting for a customer's earlier call still in progress (15 s × 1.5ⁿ:
+about 25 min): its summary may never come."""
+ORDERING_FINISHED_ATTEMPTS = 40
+"""Retries a live call spends waiting for a customer's earlier call whose post-call work is underway
+(capped at 2 min apart: about an hour); that work itself ends, written or parked, well before."""
 SETTLE_ATTEMPTS = 4
 """Retries a live call spends waiting for notifications its own events say are missing (20 s × 2ⁿ: 5 min)."""
 LIVE_REASONS = frozenset({"summary", "late"})
@@ -168,8 +172,8 @@ class PostCall:
         if unsettled and live and not final and attempt < SETTLE_ATTEMPTS:
             raise CallUnsettled(f"waiting for the rest of the call: {'; '.join(unsettled)}")
         if stored is None:
-            if live and attempt < ORDERING_ATTEMPTS:
-                self._after_earlier_calls(tenant, call)
+            if live:
+                self._after_earlier_calls(tenant, call, attempt)
             facts = adapter.facts(_customer_phone(call))
             decision = decide(call, settings, facts, adapter.capabilities)
             if unsettled:
@@ -217,12 +221,20 @@ class PostCall:
             done[intent.key] = self.executor.run(tenant, call.entry_id, intent, adapter, done, links)
         return done, pending
 
-    def _after_earlier_calls(self, tenant: str, call: CallAggregate) -> None:
+    def _after_earlier_calls(self, tenant: str, call: CallAggregate, attempt: int) -> None:
         """Decide a customer's calls in the order they were made: a callback looked up before the
         missed call it answers was written would find no client (and create a second one, or open a
-        second case). Bounded by the caller (ORDERING_ATTEMPTS); replays and the nightly sync never wait."""
+        second case). An earlier call whose summary has arrived is being written (its own retries end
+        in `done` or `parked`), so it is waited for up to ORDERING_FINISHED_ATTEMPTS; one still in
+        progress may never get its summary, so only ORDERING_ATTEMPTS. Replays and the nightly sync
+        never wait (the caller checks)."""
         earlier = self.calls.earlier_calls(tenant, call, ORDERING_WINDOW_SECONDS)
         waiting = [entry_id for entry_id in earlier if self.outcomes.get(tenant, entry_id) is None]
+        if not waiting or attempt >= ORDERING_FINISHED_ATTEMPTS:
+            return
+        if attempt >= ORDERING_ATTEMPTS:
+            statuses = self.calls.statuses(tenant, waiting)
+            waiting = [entry_id for entry_id in waiting if statuses.get(entry_id) == "completed"]
         if waiting:
             raise EarlierCallPending(
                 f"waiting for {len(waiting)} earlier call(s) from the same customer to be written first"
