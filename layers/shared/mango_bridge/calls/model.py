@@ -32,11 +32,19 @@ class Leg(BaseModel):
     transferred_from: str | None = None
     transfer: str | None = None
     command_id: str | None = None
+    callback_initiator: str | None = None
     appeared_at: int | None = None
     connected_at: int | None = None
     ended_at: int | None = None
     disconnect_reason: int | None = None
     last_seq: int
+    rings_initiator: bool = Field(
+        default=False,
+        description=(
+            "Click-to-call's first leg: Mango rings the initiating employee before it dials the client "
+            "(spec p.47). Connecting it is the employee picking up, not a conversation."
+        ),
+    )
 
 
 class Recording(BaseModel):
