@@ -163,8 +163,9 @@ class Ingestor:
 class RoutingTrigger:
     """An ingest follow-up: hands routing and live call tracking to the route function, asynchronously.
 
-    Triggers: a leg `Appeared` in the IVR or a queue on a line with routing on (or a dynamic
-    call-tracking number to capture), the caller's DTMF on such a leg, and Mango's `result/route`.
+    Triggers: a leg `Appeared` in the IVR or a queue on a line with routing on, the first notification
+    of any leg carrying a dynamic call-tracking number to capture (IVR, queue or an employee rung
+    directly), the caller's DTMF on such a leg, and Mango's `result/route`.
     Employees' connected legs and contact-centre statuses are kept for the «busy → fallback» choice.
     A failure here is logged and swallowed: Mango's webhook is answered whatever routing does.
     """
@@ -218,23 +219,17 @@ class RoutingTrigger:
         self, tenant: str, event: CallEvent, call: CallAggregate | None, auth: TenantAuth, routing_on: bool
     ) -> None:
         location = (event.location or "").lower()
-        if event.call_state == "Appeared" and location in ROUTABLE_LOCATIONS:
-            route = (
-                routing_on and auth.routing is not None and _line_applies(auth.routing, event.to.line_number)
-            )
-            dct = event.dct
-            capture = (
-                event.dct.number
-                if auth.call_tracking
-                and dct is not None
-                and dct.type == 1
-                and dct.number
-                and (call is None or call.visitor is None)
-                else None
-            )
-            if route or capture:
-                self._send("appeared", tenant, event.entry_id, event.call_id, route=route, capture=capture)
-        elif location == "abonent" and routing_on and self._presence is not None:
+        route = (
+            event.call_state == "Appeared"
+            and location in ROUTABLE_LOCATIONS
+            and routing_on
+            and auth.routing is not None
+            and _line_applies(auth.routing, event.to.line_number)
+        )
+        capture = _visitor_to_capture(event, call) if auth.call_tracking else None
+        if route or capture:
+            self._send("appeared", tenant, event.entry_id, event.call_id, route=route, capture=capture)
+        if location == "abonent" and routing_on and self._presence is not None:
             extension = event.to.extension or event.from_.extension
             if extension and event.call_state in ("Connected", "Disconnected"):
                 self._presence().talking(tenant, extension, event.call_id, on=event.call_state == "Connected")
@@ -260,6 +255,22 @@ class RoutingTrigger:
                 "capture_number": capture,
             }
         )
+
+
+def _visitor_to_capture(event: CallEvent, call: CallAggregate | None) -> str | None:
+    """The dynamic number whose visitor to fetch now, at the first notification of a leg carrying
+    `dct` type 1 — wherever the leg is: a dynamic number may ring an employee directly, with no IVR
+    (`location` "abonent", the spec's own call-tracking example). A leg's first notification is its
+    `Appeared`, or its seq 1 when Mango starts it in another state («Начальное состояние вызова может
+    быть любым», p.9). Capturing is first-wins downstream, so a second leg asking again costs a read."""
+    dct = event.dct
+    if dct is None or dct.type != 1 or not dct.number:
+        return None
+    if call is not None and call.visitor is not None:
+        return None
+    if event.call_state != "Appeared" and event.seq > 1:
+        return None
+    return dct.number
 
 
 def _routing_on(routing: Routing) -> bool:
