@@ -184,6 +184,12 @@ def decide(
     case = _creation_case(call_shape, records, creator, talked)
     if customer is None:
         creates = _new_client(ctx, case, creator, skipped)
+        if creates and settings.yellow_pages:
+            # Refused on save (settings.model); a document saved before that rule still says on.
+            skipped.append(
+                "«Использовать желтые страницы» is on but no yellow-pages provider is configured: "
+                "the new client is created without directory data (F44)"
+            )
     else:
         creates = _repeat_call(ctx, case, creator, owner, skipped)
     extras: list[Intent] = []
