@@ -340,6 +340,11 @@ class LocalStack:
             api_key=self.mango_api_key,
             api_salt=self.mango_api_salt,
         )
+        # Seed 000: «Исходящие вызовы. Автоматический прием» is the switch for click-to-call.
+        with self.admin() as admin:
+            response = admin.patch(f"/tenants/{tenant_id}/settings", json={"outgoing_auto_answer": True})
+        if response.status_code != 200:
+            raise RuntimeError(f"turning click-to-call on failed: {response.status_code} {response.text}")
         self.click_to_call_token, _ = ApiTokens().issue(tenant_id, "local stack")
         return self.click_to_call_token
 
