@@ -101,6 +101,7 @@ class LocalStack:
             os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the handlers' INFO lines would drown the demo
         self._create_tables(template.tables())
         self._create_secrets(template.secrets())
+        self._create_buckets(template.buckets())
         self.runtime = LambdaRuntime(functions, template.names)
         self.stepfunctions = LocalStepFunctions(
             self.moto_url, template, self.runtime, time_scale=self.time_scale, log=self.log
@@ -190,6 +191,13 @@ class LocalStack:
             if ttl:
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             self.log(f"table {name} created from template.yaml")
+
+    def _create_buckets(self, names: list[str]) -> None:
+        s3 = boto3.client("s3", endpoint_url=self.moto_url)
+        region = os.environ.get("AWS_DEFAULT_REGION", "eu-central-1")
+        for name in names:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+            self.log(f"bucket {name} created from template.yaml (moto)")
 
     def _create_secrets(self, names: list[str]) -> None:
         secrets_client = boto3.client("secretsmanager", endpoint_url=self.moto_url)

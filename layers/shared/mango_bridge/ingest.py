@@ -26,12 +26,15 @@ from mango_bridge.mango.notifications import (
     MalformedNotification,
     Notification,
     UnknownNotification,
+    compact_json,
     entry_id_of,
     normalise_suffix,
     parse_notification,
 )
 from mango_bridge.mango.signature import verify
 from mango_bridge.store.calls import CallStore, LooseEventStore, call_pk
+from mango_bridge.store.raw_bodies import RawBodyStore, RawRef, too_big_for_an_item
+from mango_bridge.store.table import is_item_too_large
 
 if TYPE_CHECKING:
     from mango_bridge.settings.model import Routing
@@ -104,6 +107,7 @@ class Ingestor:
     loose: LooseEventStore
     tenants: TenantAuthCache
     follow_ups: list[FollowUp] = field(default_factory=list)
+    raw: RawBodyStore | None = None
 
     def handle(self, tenant: str, raw_suffix: str, form: dict[str, str]) -> IngestOutcome:
         suffix = normalise_suffix(raw_suffix)
@@ -122,20 +126,28 @@ class Ingestor:
         if suffix in PING_SUFFIXES:
             return IngestOutcome(200, {"ok": True})
 
+        oversized = too_big_for_an_item(json_text)
         try:
             notification = parse_notification(suffix, json_text)
         except MalformedNotification as problem:
             digest = hashlib.sha256(json_text.encode()).hexdigest()[:16]
-            self.loose.put_rejected(tenant, suffix, json_text, str(problem), digest)
+            raw = self._keep_raw(tenant, suffix, json_text, "rejected") if oversized else None
+            self.loose.put_rejected(tenant, suffix, json_text, str(problem), digest, raw)
             return IngestOutcome(400, {"error": "malformed", "message": str(problem)})
 
         entry_id = entry_id_of(notification)
+        stored_json, raw = json_text, None
+        if oversized:
+            # Over DynamoDB's item limit: the exact body goes to S3, the item keeps what the fold reads.
+            raw = self._keep_raw(tenant, suffix, json_text, "notifications")
+            stored_json = compact_json(notification)
         stored = self.calls.put_event(
             self._pk(tenant, suffix, notification),
             notification.kind,
             notification.natural_key,
             suffix,
-            json_text,
+            stored_json,
+            raw,
         )
         call = self._refold(tenant, entry_id) if entry_id else None
         for follow_up in self.follow_ups:
@@ -144,6 +156,19 @@ class Ingestor:
         if entry_id:
             body["entry_id"] = entry_id
         return IngestOutcome(200, body, notification, call, stored)
+
+    def _keep_raw(self, tenant: str, suffix: str, json_text: str, kind: str) -> RawRef | None:
+        """The exact body in S3. Without a bucket (a misconfigured deployment) the compact view is all
+        that is kept: logged as an error rather than answered with a 5xx Mango would retry forever."""
+        if self.raw is None or not self.raw.enabled:
+            logger.error(
+                "notification of %d bytes for tenant %s over the item limit and no raw-body bucket: "
+                "only its compact view is kept",
+                len(json_text.encode()),
+                tenant,
+            )
+            return None
+        return self.raw.put(tenant, suffix, json_text, kind)
 
     @staticmethod
     def _pk(tenant: str, suffix: str, notification: Notification) -> str:
@@ -324,5 +349,12 @@ def refold(calls: CallStore, tenant: str, entry_id: str) -> CallAggregate | None
         except MalformedNotification:
             continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
     call = assemble(entry_id, parsed)
-    calls.put_aggregate(tenant, call)
+    try:
+        calls.put_aggregate(tenant, call)
+    except Exception as error:
+        if not is_item_too_large(error):
+            raise
+        # Every notification is stored; only the derived view could not be. Mango is answered 200 and
+        # the aggregate is rebuilt from the stored events when a smaller view becomes possible.
+        logger.error("aggregate of %s/%s is over DynamoDB's item limit: not stored", tenant, entry_id)
     return call
