@@ -287,6 +287,8 @@ class LocalStack:
     def prepare_demo_mango(self) -> None:
         """What Mango knows after the demo's calls: a visitor behind the tracking number, ratings."""
         self.mango.after_call.configure({"varied_ratings": True, "dct": {DEMO_TRACKING_NUMBER: DEMO_VISITOR}})
+        # Where Mango posts `result/route` for a call it does not know (4101): the demo tenant.
+        self.mango.route_desk.configure({"to_url": self.ingest_url()})
 
     def sweep_after_call(self) -> dict[str, Any]:
         """One run of the scheduled after-call sweep (EventBridge Scheduler is not emulated locally)."""
