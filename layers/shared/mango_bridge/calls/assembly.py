@@ -283,6 +283,12 @@ def assemble(entry_id: str, notifications: Iterable[Notification]) -> CallAggreg
         line_number = summary.line_number
         tracking = summary.dct if summary.dct and summary.dct.type else tracking
         status = "completed"
+        if not legs and answered:
+            # A summary alone (its events lost, or restored from statistics) still names who talked:
+            # «to ... при успешном звонке: абонент, который ответил на вызов» (p.15); an outgoing
+            # call's employee is its caller.
+            employee = (summary.from_ if direction == "outgoing" else summary.to).extension
+            talked = [employee] if employee else []
     else:
         direction = _infer_direction(first_leg)
         answered = bool(answered_legs)
