@@ -406,3 +406,6 @@ def test_a_click_to_call_ends_as_a_logged_outgoing_call(
     call = CallStore().get(tenant.tenant_id, entry_id)
     assert call is not None
     assert call.direction == "outgoing" and call.answered
+    # Spec p.47: Mango rings the initiator first; picking up is not a conversation — one, with the client.
+    assert call.talked_extensions == ["101"]
+    assert [leg.rings_initiator for leg in call.legs] == [True, False]
