@@ -44,6 +44,7 @@ PING_SUFFIXES = {"ping", "events/ping"}
 ROUTE_FUNCTION_ENV = "ROUTE_FUNCTION_NAME"
 ROUTABLE_LOCATIONS = frozenset({"ivr", "queue"})
 STATUS_SUFFIX = "events/user/status_changed"
+CACHED_PARSE_MAX_CHARS = 16_384
 logger = logging.getLogger(__name__)
 
 
@@ -345,7 +346,13 @@ def refold(calls: CallStore, tenant: str, entry_id: str) -> CallAggregate | None
     parsed: list[Notification] = []
     for event in snapshot.events:
         try:
-            parsed.append(_parse_stored(event.suffix, event.json_text))
+            text = event.json_text
+            # The cache holds ordinary notifications; a big one (up to the inline limit) is parsed
+            # each time rather than pinning hundreds of KB per entry in a warm container.
+            small = len(text) <= CACHED_PARSE_MAX_CHARS
+            parsed.append(
+                _parse_stored(event.suffix, text) if small else parse_notification(event.suffix, text)
+            )
         except MalformedNotification:
             continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
     call = assemble(entry_id, parsed)
