@@ -242,3 +242,17 @@ def test_a_big_malformed_or_unknown_notification_is_kept_in_s3_and_never_a_5xx(
     too_deep = "[" * 100_000 + "]" * 100_000
     status, body = deliver(ingest, tenant, "events/call", too_deep)
     assert status == 400 and "nested too deeply" in body["message"]
+
+
+def test_without_a_raw_body_bucket_a_big_notification_is_still_answered_and_folded(
+    ingest: Any, tenant: Tenant, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment missing its bucket must not answer 5xx to a correctly signed delivery (spec p.5:
+    any size): the compact view and the head of a refused body are kept, and the gap is logged."""
+    monkeypatch.delenv("RAW_BUCKET_NAME")
+    ingest._ingestor = None
+    big = padded(CONSULTATIVE[0][1], 500_000)
+    assert deliver(ingest, tenant, CONSULTATIVE[0][0], big)[0] == 200
+    assert deliver(ingest, tenant, "events/call", padded('{"call_id":"x","seq":1}', 500_000))[0] == 400
+    call = journal(tenant)
+    assert call is not None and call.legs[0].to_party.extension == "123"

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.calls.visitor import Visitor
-from mango_bridge.store.raw_bodies import RawRef
+from mango_bridge.store.raw_bodies import RawRef, too_big_for_an_item
 from mango_bridge.store.table import client, is_conditional_failure, put_new, query_all, table_name
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -230,11 +230,12 @@ class LooseEventStore:
         self, tenant: str, suffix: str, json_text: str, error: str, digest: str, raw: RawRef | None = None
     ) -> None:
         now = int(time.time())
+        head_only = raw is not None or too_big_for_an_item(json_text)
         item = {
             "PK": {"S": f"REJECTED#{tenant}"},
             "SK": {"S": f"{now:010d}#{digest}"},
             "suffix": {"S": suffix},
-            "json": {"S": json_text if raw is None else json_text[: self.REJECTED_HEAD_CHARS]},
+            "json": {"S": json_text[: self.REJECTED_HEAD_CHARS] if head_only else json_text},
             "error": {"S": error},
             "received_at": {"N": str(now)},
             "expires_at": {"N": str(now + self.REJECTED_TTL_SECONDS)},
