@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help setup run serve test test-fast lint format validate bench clean
+.PHONY: help setup run serve test test-fast test-spec lint format validate bench clean
 
 help:
 	@echo "make run       set up, start the local stack, play the demo day, print the call journal"
 	@echo "make serve     set up and keep the local stack running (Ctrl+C to stop)"
 	@echo "make test      set up and run every test (unit, component, end-to-end)"
+	@echo "make test-spec Mango's printed worked examples through ingest (tests/spec)"
 	@echo "make lint      ruff lint + format check"
 	@echo "make validate  cfn-lint, statelint, sam validate --lint and sam build (separate venv)"
 	@echo "make bench     benchmarks (figures for the README)"
@@ -49,6 +50,9 @@ test: setup
 
 test-fast: setup
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-spec: setup
+	@$(PY) -m pytest tests/spec $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .

@@ -62,6 +62,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 if k in props
             }
             ddb.create_table(TableName=env["TABLE_NAME"], **spec)
+        s3 = boto3.client("s3")
+        for bucket in template.buckets():
+            s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]},
+            )
         yield ddb
     table_module.client.cache_clear()
 

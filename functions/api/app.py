@@ -266,7 +266,14 @@ def get_call(tenant: str, entry_id: str) -> dict[str, Any]:
     route = RouteStore().get(tenant, entry_id)
     entry["routing"] = route.model_dump(mode="json") if route else None
     if app.current_event.get_query_string_value("events") == "raw":
-        entry["events"] = [{"suffix": e.suffix, "json": e.json_text} for e in store.events(tenant, entry_id)]
+        entry["events"] = [
+            {
+                "suffix": e.suffix,
+                "json": e.json_text,
+                **({"raw_s3_key": e.raw_s3_key} if e.raw_s3_key else {}),
+            }
+            for e in store.events(tenant, entry_id)
+        ]
     return entry
 
 

@@ -19,6 +19,7 @@ from mango_bridge.ingest import (
 )
 from mango_bridge.mango.webhook import MalformedForm, parse_form
 from mango_bridge.store.calls import CallStore, LooseEventStore
+from mango_bridge.store.raw_bodies import RawBodyStore
 from mango_bridge.store.tenants import TenantStore
 from mango_bridge.workflows.starter import PostCallStarter
 
@@ -56,7 +57,9 @@ def _ingestor_instance() -> Ingestor:
         invoker = LambdaInvoker()
         if invoker.enabled:
             follow_ups.append(RoutingTrigger(tenants, invoker, presence=_presence))
-        _ingestor = Ingestor(CallStore(), LooseEventStore(), tenants, follow_ups=follow_ups)
+        _ingestor = Ingestor(
+            CallStore(), LooseEventStore(), tenants, follow_ups=follow_ups, raw=RawBodyStore()
+        )
     return _ingestor
 
 

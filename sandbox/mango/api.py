@@ -2,9 +2,11 @@
 
 Requests are checked the way Mango checks them: POST only (3101), the `json` form field present
 (3103), `vpbx_api_key` known (3105), `sign` = sha256(key + json + salt) over the raw field (3102),
-`json` parseable (3400). Errors answer `{"result": <code>, "message": …}` with HTTP 420 Method
-Failure as API v1.10 describes; `error_http_status=200` switches to the HTTP 200 + result style
-that other clients observed, so the bridge can be tested against both readings.
+`json` parseable (3400). Errors answer `{"code": <code>, "message": …}` with HTTP 420 Method
+Failure as API v1.10 describes (p.5: `{"code": 3104}`); `error_http_status=200` switches to the
+HTTP 200 + `{"result": <code>}` style that other clients observed, so the bridge can be tested
+against both readings. Signatures are checked with the spec's formula written out in
+`sandbox/mango/signing.py`, never with the bridge's own code.
 
 Mango methods implemented:
 
@@ -67,11 +69,11 @@ from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Request, Response
 
-from mango_bridge.mango.signature import sign_recording_link, verify
 from sandbox.faults import Fault as BaseFault
 from sandbox.faults import FaultBook, apply_fault_request
 from sandbox.loopback import LoopbackServer
 from sandbox.mango.scenario import MOSCOW, Delivery
+from sandbox.mango.signing import recording_link_sign, signature_ok
 from sandbox.mango.stats import CSV_FIELDS, DEFAULT_CSV_FIELDS, CallHistory, StatsCall
 
 DEFAULT_API_KEY = "sandboxvpbxapikey0000000000"
@@ -611,8 +613,14 @@ class MangoApiSandbox(LoopbackServer):
         """Serve `/_sandbox/<name>` with `handler(method, body)` (a feature module's own controls)."""
         self._controls[name] = handler
 
-    def error_response(self, code: int, message: str) -> Response:
-        return json_response({"result": code, "message": message}, status=self.error_http_status)
+    def error_body(self, code: int, message: str) -> dict[str, Any]:
+        """D110 p.5: «сервер возвращает HTTP-код 420 Method Failure и ответ в формате JSON, содержащий
+        код ошибки и опционально описание: { "code": 3104 }». The HTTP 200 reading (other clients'
+        observation) carries the code as `result`, like a command's answer."""
+        return {"result" if self.error_http_status == 200 else "code": code, "message": message}
+
+    def error_response(self, code: int, message: str, status: int | None = None) -> Response:
+        return json_response(self.error_body(code, message), status=status or self.error_http_status)
 
     def redirect_to_recording(self, recording_id: str, action: str) -> Response:
         if action not in RECORDING_ACTIONS:
@@ -658,10 +666,7 @@ class MangoApiSandbox(LoopbackServer):
         if fault.status == 429:
             return json_response(RATE_LIMIT_BODY, status=429)
         if fault.result is not None:
-            return json_response(
-                {"result": fault.result, "message": "injected fault"},
-                status=fault.status or self.error_http_status,
-            )
+            return self.error_response(fault.result, "injected fault", fault.status)
         return Response(status=fault.status or 500)
 
     def _log(self, method: str, path: str, json_text: str | None, data: Any, response: Response) -> None:
@@ -669,7 +674,7 @@ class MangoApiSandbox(LoopbackServer):
         if response.mimetype == "application/json":
             try:
                 body = json.loads(response.get_data())
-                result = body.get("result") if isinstance(body, dict) else None
+                result = body.get("result", body.get("code")) if isinstance(body, dict) else None
             except ValueError:
                 result = None
         with self._lock:
@@ -687,7 +692,7 @@ class MangoApiSandbox(LoopbackServer):
             return self.error_response(MISSING_PARAMETER, "form field json is required"), None, None
         if request.form.get("vpbx_api_key") != self.api_key:
             return self.error_response(WRONG_KEY, "unknown vpbx_api_key"), json_text, None
-        if not verify(self.api_key, json_text, self.api_salt, request.form.get("sign", "")):
+        if not signature_ok(self.api_key, json_text, self.api_salt, request.form.get("sign", "")):
             return self.error_response(BAD_SIGN, "sign does not match"), json_text, None
         try:
             data = json.loads(json_text)
@@ -707,9 +712,7 @@ class MangoApiSandbox(LoopbackServer):
         if path.startswith("commands/"):
             return call.ok(), json_text, data
         return (
-            json_response(
-                {"result": NOT_SUPPORTED, "message": f"the sandbox does not implement {path}"}, 404
-            ),
+            self.error_response(NOT_SUPPORTED, f"the sandbox does not implement {path}", 404),
             json_text,
             data,
         )
@@ -727,7 +730,7 @@ class MangoApiSandbox(LoopbackServer):
             return self.error_response(WRONG_KEY, "unknown vpbx_api_key")
         if not expires.isdigit():
             return self.error_response(BAD_PARAMETER, "timestamp must be epoch seconds")
-        if sign_recording_link(self.api_key, int(expires), recording_id, self.api_salt) != signature.lower():
+        if recording_link_sign(self.api_key, int(expires), recording_id, self.api_salt) != signature:
             return self.error_response(BAD_SIGN, "sign does not match")
         if int(expires) < time.time():
             return self.error_response(BAD_PARAMETER, "link expired")

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 from werkzeug.wrappers import Response
 
-from mango_bridge.mango.signature import sign
 from sandbox.mango.api import ApiCall, MangoApiSandbox
 from sandbox.mango.scenario import OpaqueIds
+from sandbox.mango.signing import mango_sign as sign
 
 RING_SECONDS = 4
 DIAL_SECONDS = 12

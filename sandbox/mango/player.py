@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 
-from mango_bridge.mango.signature import sign
 from sandbox.mango.scenario import (
     MOSCOW,
     Delivery,
@@ -42,6 +41,7 @@ from sandbox.mango.scenario import (
     resolve_scenario,
     scenarios_dir,
 )
+from sandbox.mango.signing import mango_sign as sign
 from sandbox.mango.stats import dumps_calls, history_from_deliveries
 
 __all__ = [

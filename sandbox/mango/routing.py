@@ -12,9 +12,11 @@ number), `result/route` 1000, then — unless the target is busy — `Connected`
 Mango methods served:
 
 * `POST /vpbx/commands/route` {command_id, call_id, to_number, sip_headers?}: 3103 without call_id or
-  to_number; 4101 when an announced leg has left the IVR or was routed already; at most one per
-  `rate_limit_seconds` (2 s: «1 per 2 s per product») or HTTP 429 with Mango's body. A leg nobody
-  announced (static scenarios) is acknowledged with 1000 and nothing is played.
+  to_number; at most one per `rate_limit_seconds` (2 s: «1 per 2 s per product») or HTTP 429 with
+  Mango's body. Otherwise the command is taken (1000) and its outcome follows in `result/route`
+  (D110 p.28–29): 4101 «Вызов завершен либо не существует» when the announced leg has left the IVR or
+  was routed already, or when nobody announced the leg (posted to the configured `to_url`, else the
+  last announced leg's webhook URL).
 * `POST /vpbx/incominglines` → `lines[{line_id, number, name, schema_id, schema_name}]`;
   `POST /vpbx/schemas` → `schemas[{id, name, steps[{type, duration, wait_end, melody_type}]}]`, for
   the bridge's greeting check (the schemes' shape is this sandbox's reading of Mango's).
@@ -25,7 +27,7 @@ Control endpoints:
   talk_seconds?} — a leg waiting in the IVR; `POST /_sandbox/live/wait` {call_id, timeout} — block
   until it is routed (or the timeout); `POST /_sandbox/live/close` {call_id} — the greeting is over
   (later routes get 4101). Each answers `{"routed": <command or null>, "playback": {...}}`.
-* `GET|POST /_sandbox/routing` — state and configuration: `{"rate_limit_seconds": 2, "busy":
+* `GET|POST /_sandbox/routing` — state and configuration: `{"rate_limit_seconds": 2, "to_url": …, "busy":
   ["102"], "groups": {"500": ["104", "105"]}, "numbers": {"101": "sip:101@…"}, "lines": […],
   "schemas": […]}`; `DELETE` forgets live legs and configuration.
 """
@@ -42,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from werkzeug.wrappers import Response
 
-from mango_bridge.mango.signature import sign
 from sandbox.mango.api import settings_control
 from sandbox.mango.scenario import OpaqueIds
+from sandbox.mango.signing import mango_sign as sign
 
 if TYPE_CHECKING:
     from sandbox.mango.api import ApiCall, MangoApiSandbox
@@ -205,6 +207,12 @@ class RouteDesk:
         self.pbx = Pbx()
         self.live: dict[str, LiveLeg] = {}
         self.routes: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+        self.to_url: str | None = None
+        """Where `result/route` goes for a call nobody announced: set by configuration, else the
+        webhook URL of the last announced leg."""
+        self._result_threads: list[threading.Thread] = []
+        self._configured_url = False
         self._last_route = float("-inf")
         self._lock = threading.RLock()
         self._http = httpx.Client(timeout=10.0, trust_env=False)
@@ -222,13 +230,23 @@ class RouteDesk:
                 return Response(json.dumps(RATE_LIMIT_BODY), status=429, mimetype="application/json")
             self._last_route = now
             leg = self.live.get(str(call_id))
-            if leg is None:
-                # A leg no player announced (a static scenario): acknowledged, as before live legs.
-                self.routes.append({"command": data, "answer": 1000, "at": time.time(), "unannounced": True})
+            if leg is None or not leg.routable():
+                # D110 p.28–29: the command is taken, its outcome comes in `result/route`, where 4101
+                # is «Вызов завершен либо не существует» — a leg that left the IVR, was routed
+                # already, or that nobody announced (no such call on this PBX).
+                to_url = leg.to_url if leg is not None else self.to_url
+                self.routes.append(
+                    {
+                        "command": data,
+                        "answer": 1000,
+                        "result": LEG_GONE,
+                        "at": time.time(),
+                        **({"unannounced": True} if leg is None else {}),
+                    }
+                )
+                result = ("result/route", {"command_id": data.get("command_id", ""), "result": LEG_GONE})
+                self._post_result(to_url, result)
                 return call.ok()
-            if not leg.routable():
-                self.routes.append({"command": data, "answer": LEG_GONE, "at": time.time()})
-                return call.error(LEG_GONE, "call finished or does not exist")
             leg.routed = dict(data)
             self.routes.append({"command": data, "answer": 1000, "at": time.time()})
         with leg.changed:
@@ -255,16 +273,44 @@ class RouteDesk:
         return call.ok(schemas=self.pbx.schemas)
 
     # -- playback ----------------------------------------------------------------------------------
-    def _post_all(self, leg: LiveLeg, events: list[tuple[str, dict[str, Any]]]) -> None:
-        base = leg.to_url if leg.to_url.endswith("/") else leg.to_url + "/"
+    def _post_result(self, to_url: str | None, result: tuple[str, dict[str, Any]]) -> None:
+        """A command's outcome, posted after the command was answered (as the PBX does)."""
+        if not to_url:
+            self.results.append({"posted": result, "status": None, "error": "no webhook URL known"})
+            return
+
+        def post() -> None:
+            time.sleep(self.delay)
+            try:
+                status: int | None = self._post(to_url, *result)
+                error = None
+            except httpx.HTTPError as problem:
+                status, error = None, str(problem)
+            self.results.append({"posted": result, "status": status, "error": error})
+
+        thread = threading.Thread(target=post, daemon=True, name="mango-route-result")
+        self._result_threads.append(thread)
+        thread.start()
+
+    def wait_results(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        for thread in list(self._result_threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return list(self.results)
+
+    def _post(self, to_url: str, suffix: str, data: dict[str, Any]) -> int:
+        base = to_url if to_url.endswith("/") else to_url + "/"
         key, salt = self.sandbox.api_key, self.sandbox.api_salt
+        json_text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        form = {"vpbx_api_key": key, "sign": sign(key, json_text, salt), "json": json_text}
+        return self._http.post(base + suffix, data=form).status_code
+
+    def _post_all(self, leg: LiveLeg, events: list[tuple[str, dict[str, Any]]]) -> None:
         try:
             for suffix, data in events:
                 time.sleep(self.delay)
-                json_text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-                form = {"vpbx_api_key": key, "sign": sign(key, json_text, salt), "json": json_text}
                 try:
-                    status = self._http.post(base + suffix, data=form).status_code
+                    status = self._post(leg.to_url, suffix, data)
                 except httpx.HTTPError as problem:
                     leg.errors.append(f"{suffix}: {problem}")
                     return
@@ -290,6 +336,8 @@ class RouteDesk:
         )
         with self._lock:
             self.live[leg.call_id] = leg
+            if not self._configured_url:
+                self.to_url = leg.to_url
         return leg
 
     def wait(self, call_id: str, timeout: float) -> LiveLeg:
@@ -324,6 +372,9 @@ class RouteDesk:
         with self._lock:
             if "rate_limit_seconds" in body:
                 self.rate_limit_seconds = float(body["rate_limit_seconds"])
+            if "to_url" in body:
+                self.to_url = str(body["to_url"]) if body["to_url"] else None
+                self._configured_url = bool(body["to_url"])
             if "busy" in body:
                 self.pbx.busy = {str(ext) for ext in body["busy"] or []}
             if "groups" in body:
@@ -339,6 +390,8 @@ class RouteDesk:
         with self._lock:
             self.live.clear()
             self.routes.clear()
+            self.results.clear()
+            self.to_url, self._configured_url = None, False
             self.pbx = Pbx()
             self.rate_limit_seconds = 2.0
             self._last_route = float("-inf")
@@ -350,6 +403,8 @@ class RouteDesk:
                 "pbx": {**asdict(self.pbx), "busy": sorted(self.pbx.busy)},
                 "live": [leg.describe() for leg in self.live.values()],
                 "routes": list(self.routes),
+                "results": list(self.results),
+                "to_url": self.to_url,
             }
 
 

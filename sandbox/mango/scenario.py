@@ -113,6 +113,10 @@ class Expectation(_Strict):
     ended: int | None = None
     legs: int = Field(ge=0)
     answered_legs: list[str] = Field(default_factory=list)
+    talked: list[str] | None = Field(
+        default=None,
+        description="the conversations (the journal's talked_extensions); answered_legs when absent",
+    )
     recordings: int = Field(default=0, ge=0)
     recordings_ready: int | None = Field(default=None, ge=0)
     caller: PartyExpectation | None = None

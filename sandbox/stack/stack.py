@@ -101,6 +101,7 @@ class LocalStack:
             os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the handlers' INFO lines would drown the demo
         self._create_tables(template.tables())
         self._create_secrets(template.secrets())
+        self._create_buckets(template.buckets())
         self.runtime = LambdaRuntime(functions, template.names)
         self.stepfunctions = LocalStepFunctions(
             self.moto_url, template, self.runtime, time_scale=self.time_scale, log=self.log
@@ -191,6 +192,13 @@ class LocalStack:
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             self.log(f"table {name} created from template.yaml")
 
+    def _create_buckets(self, names: list[str]) -> None:
+        s3 = boto3.client("s3", endpoint_url=self.moto_url)
+        region = os.environ.get("AWS_DEFAULT_REGION", "eu-central-1")
+        for name in names:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+            self.log(f"bucket {name} created from template.yaml (moto)")
+
     def _create_secrets(self, names: list[str]) -> None:
         secrets_client = boto3.client("secretsmanager", endpoint_url=self.moto_url)
         for name in names:
@@ -279,6 +287,8 @@ class LocalStack:
     def prepare_demo_mango(self) -> None:
         """What Mango knows after the demo's calls: a visitor behind the tracking number, ratings."""
         self.mango.after_call.configure({"varied_ratings": True, "dct": {DEMO_TRACKING_NUMBER: DEMO_VISITOR}})
+        # Where Mango posts `result/route` for a call it does not know (4101): the demo tenant.
+        self.mango.route_desk.configure({"to_url": self.ingest_url()})
 
     def sweep_after_call(self) -> dict[str, Any]:
         """One run of the scheduled after-call sweep (EventBridge Scheduler is not emulated locally)."""
@@ -340,6 +350,11 @@ class LocalStack:
             api_key=self.mango_api_key,
             api_salt=self.mango_api_salt,
         )
+        # Seed 000: «Исходящие вызовы. Автоматический прием» is the switch for click-to-call.
+        with self.admin() as admin:
+            response = admin.patch(f"/tenants/{tenant_id}/settings", json={"outgoing_auto_answer": True})
+        if response.status_code != 200:
+            raise RuntimeError(f"turning click-to-call on failed: {response.status_code} {response.text}")
         self.click_to_call_token, _ = ApiTokens().issue(tenant_id, "local stack")
         return self.click_to_call_token
 

@@ -137,6 +137,9 @@ class LocalTemplate:
             machines[lid] = (self.names[f"{lid}.Name"], definition)
         return machines
 
+    def buckets(self) -> list[str]:
+        return [self.names[lid] for lid in self.of_type("AWS::S3::Bucket")]
+
     def secrets(self) -> list[str]:
         return [self.names[lid] for lid in self.of_type("AWS::SecretsManager::Secret")]
 
@@ -174,6 +177,9 @@ def local_template(
             names[lid] = template.resolve(props.get("Name") or f"mango-bridge/{stage}/{lid}")
         elif kind == "AWS::DynamoDB::Table":
             names[lid] = template.resolve(props.get("TableName") or f"mango-bridge-{stage}-{lid}")
+        elif kind == "AWS::S3::Bucket":  # bucket names are lower case; CloudFormation generates one
+            names[lid] = template.resolve(props.get("BucketName") or f"mango-bridge-{stage}-{lid}".lower())
+            names[f"{lid}.Arn"] = f"arn:aws:s3:::{names[lid]}"
         else:
             names.setdefault(lid, f"mango-bridge-{stage}-{lid}")
         names.setdefault(f"{lid}.Arn", names[lid])

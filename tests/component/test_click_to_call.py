@@ -67,6 +67,7 @@ def mango(tenant: Tenant) -> Iterator[MangoApiSandbox]:
                 **record.settings.model_dump(mode="json"),
                 "mango": {"api_key": tenant.api_key, "api_base_url": sandbox.url},
                 "employees": EMPLOYEES,
+                "outgoing_auto_answer": True,  # seed 000: the switch for click-to-call
             }
         )
         store.put(tenant.tenant_id, settings, record.version)
@@ -167,6 +168,24 @@ def test_a_token_only_acts_for_its_own_tenant(admin: Caller, api: Caller, token:
 # -- click-to-call ------------------------------------------------------------------------------
 
 
+def test_click_to_call_is_refused_while_its_switch_is_off(
+    api: Caller, mango: MangoApiSandbox, tenant: Tenant
+) -> None:
+    """Seed 000, «Исходящий звонок по клику из BPMSoft»: «Если эта опция включена, тогда сотрудник может
+    кликнуть на номер телефона клиента ... Чтобы включить или выключить эту опцию ... включить флаг
+    "Исходящие вызовы. Автоматический прием"». Off: no call is started."""
+    from mango_bridge.store.tenants import TenantStore
+
+    store = TenantStore()
+    record = store.get(tenant.tenant_id)
+    assert record is not None
+    store.put(tenant.tenant_id, record.settings.model_copy(update={"outgoing_auto_answer": False}), None)
+    status, body, _ = api("/api/v1/calls", {"from": {"extension": "101"}, "to_number": "79031234567"})
+    assert status == 409 and body["error"] == "click_to_call_off"
+    assert "Исходящие вызовы. Автоматический прием" in body["message"]
+    assert commands(mango, "commands/callback") == []
+
+
 def test_crm_user_is_called_from_their_extension(api: Caller, mango: MangoApiSandbox) -> None:
     status, body, _ = api(
         "/api/v1/calls",
@@ -179,6 +198,7 @@ def test_crm_user_is_called_from_their_extension(api: Caller, mango: MangoApiSan
         "from": {"extension": "101"},
         "to_number": "79031234567",
         "line_number": "74951234567",
+        "sip_headers": {"Call-Info/answer-after": "0"},
     }
 
 
@@ -386,3 +406,6 @@ def test_a_click_to_call_ends_as_a_logged_outgoing_call(
     call = CallStore().get(tenant.tenant_id, entry_id)
     assert call is not None
     assert call.direction == "outgoing" and call.answered
+    # Spec p.47: Mango rings the initiator first; picking up is not a conversation — one, with the client.
+    assert call.talked_extensions == ["101"]
+    assert [leg.rings_initiator for leg in call.legs] == [True, False]

@@ -156,3 +156,103 @@ def test_reordered_and_duplicated_deliveries_give_the_same_journal(
     for suffix, json_text in deliveries:
         assert deliver(ingest, tenant, suffix, json_text)[0] == 200
     assert journal(tenant) == expected
+
+
+# --- bodies over DynamoDB's 400 KB item limit ---------------------------------------------------
+
+
+def padded(json_text: str, size: int) -> str:
+    """The notification with an extra nested field Mango may add, to `size` bytes in all."""
+    data = json.loads(json_text)
+    filler = "я" * 1000  # two bytes each in UTF-8
+    chunk = {"note": filler, "more": [{"x": filler}]}
+    data["extra"] = {"items": []}
+    while len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()) < size:
+        data["extra"]["items"].append(chunk)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_items(aws: Any) -> list[dict[str, Any]]:
+    import os
+
+    items = aws.scan(TableName=os.environ["TABLE_NAME"])["Items"]
+    return [item for item in items if "raw_s3_key" in item]
+
+
+@pytest.mark.parametrize("size", [450_000, 1_000_000])
+def test_a_signed_notification_over_the_item_limit_is_accepted_kept_whole_and_folded(
+    ingest: Any, tenant: Tenant, aws: Any, size: int
+) -> None:
+    """Spec p.5: «Поле json можно рассматривать как ассоциативный массив любой вложенности и размера
+    (действуют только системные ограничения на размер всего POST-запроса)». 450 KB and 1 MB signed
+    notifications are answered 200, kept byte for byte in S3, referenced from the item, and folded."""
+    from mango_bridge.store.calls import CallStore
+    from mango_bridge.store.raw_bodies import RawBodyStore
+
+    big_suffix, big = CONSULTATIVE[0][0], padded(CONSULTATIVE[0][1], size)
+    assert len(big.encode()) >= size
+    for suffix, json_text in [(big_suffix, big), *CONSULTATIVE[1:]]:
+        status, body = deliver(ingest, tenant, suffix, json_text)
+        assert status == 200, body
+    (item,) = raw_items(aws)
+    assert int(item["raw_bytes"]["N"]) == len(big.encode())
+    assert RawBodyStore().get(item["raw_s3_key"]["S"]) == big  # the exact text Mango signed
+    # The fold still has everything it reads from that notification.
+    call = journal(tenant)
+    assert call is not None and call.event_count == len(CONSULTATIVE)
+    assert call.talked_extensions == ["123", "321"]
+    assert call.legs[0].to_party.extension == "123"
+    events = CallStore().events(tenant.tenant_id, E)
+    assert sum(1 for e in events if e.raw_s3_key) == 1
+    # A redelivery of the same big body is a duplicate like any other.
+    assert deliver(ingest, tenant, big_suffix, big)[1]["duplicate"] is True
+
+
+def test_a_big_summary_of_any_nesting_is_folded(ingest: Any, tenant: Tenant, aws: Any) -> None:
+    """Spec p.5: «любой вложенности и размера». A 1 MB summary whose extra field nests 200 deep."""
+    nested: Any = {"leaf": "я" * 5000}
+    for _ in range(200):
+        nested = {"n": nested}
+    suffix, json_text = next((s, j) for s, j in CONSULTATIVE if s == "events/summary")
+    data = {**json.loads(json_text), "deep": nested}
+    big = padded(json.dumps(data, ensure_ascii=False), 1_000_000)
+    status, body = deliver(ingest, tenant, suffix, big)
+    assert status == 200, body
+    call = journal(tenant)
+    assert call is not None and call.status == "completed" and call.talk_seconds == 195
+
+
+def test_a_big_malformed_or_unknown_notification_is_kept_in_s3_and_never_a_5xx(
+    ingest: Any, tenant: Tenant, aws: Any
+) -> None:
+    """Spec p.5 (any size) and ingest rule 5: signed input is never silently lost."""
+    from mango_bridge.store.calls import LooseEventStore
+    from mango_bridge.store.raw_bodies import RawBodyStore
+
+    malformed = padded('{"call_id":"x","seq":1}', 600_000)
+    status, body = deliver(ingest, tenant, "events/call", malformed)
+    assert status == 400 and "entry_id" in body["message"]
+    (rejected,) = LooseEventStore().list_rejected(tenant.tenant_id)
+    assert RawBodyStore().get(rejected["raw_s3_key"]) == malformed
+    assert malformed.startswith(rejected["json"])
+
+    unknown = padded('{"user_id":1}', 600_000)
+    assert deliver(ingest, tenant, "events/something/new", unknown)[0] == 200
+
+    too_deep = "[" * 100_000 + "]" * 100_000
+    status, body = deliver(ingest, tenant, "events/call", too_deep)
+    assert status == 400 and "nested too deeply" in body["message"]
+
+
+def test_without_a_raw_body_bucket_a_big_notification_is_still_answered_and_folded(
+    ingest: Any, tenant: Tenant, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment missing its bucket must not answer 5xx to a correctly signed delivery (spec p.5:
+    any size): the compact view and the head of a refused body are kept, and the gap is logged."""
+    monkeypatch.delenv("RAW_BUCKET_NAME")
+    ingest._ingestor = None
+    big = padded(CONSULTATIVE[0][1], 500_000)
+    assert deliver(ingest, tenant, CONSULTATIVE[0][0], big)[0] == 200
+    assert deliver(ingest, tenant, "events/call", padded('{"call_id":"x","seq":1}', 500_000))[0] == 400
+    call = journal(tenant)
+    assert call is not None and call.legs[0].to_party.extension == "123"

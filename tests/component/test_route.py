@@ -172,8 +172,12 @@ def test_a_leg_gone_or_a_refused_route_ends_in_the_fallback_or_mangos_scheme(
     routing = router(aws, mango, SlowCrm(), settings(mango, rules=rules), interval=0.05)
     call_id = appear(mango, "f1")
     mango.route_desk.close(call_id)  # the caller moved on in the scheme before the route went out
-    gone = routing.handle(trigger("f1", call_id))
-    assert gone.status == "left_ivr" and gone.result == 4101
+    sent_late = routing.handle(trigger("f1", call_id))
+    assert sent_late.status == "sent"  # Mango takes the command (D110 p.28) …
+    (posted,) = mango.route_desk.wait_results()
+    assert posted["posted"] == ("result/route", {"command_id": sent_late.command_id, "result": 4101})
+    gone = routing.result(TENANT, sent_late.command_id, 4101)  # … and says 4101 in result/route (p.29)
+    assert gone is not None and gone.status == "left_ivr" and gone.result == 4101
 
     call_id = appear(mango, "f2")
     sent = routing.handle(trigger("f2", call_id))

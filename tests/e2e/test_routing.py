@@ -40,7 +40,9 @@ def _pbx(stack: dict[str, Any]) -> None:
 
 def routed_to(stack: dict[str, Any], played: Any) -> list[str]:
     return [
-        r["command"]["to_number"] for r in routes_for(stack, played.rendered.live_leg) if r["answer"] == 1000
+        r["command"]["to_number"]
+        for r in routes_for(stack, played.rendered.live_leg)
+        if r["answer"] == 1000 and r.get("result") is None  # 4101 in result/route: the leg had gone
     ]
 
 

@@ -29,7 +29,7 @@ def check_call(call: dict[str, Any], expect: dict[str, Any], base_time: int | No
     assert call["answered"] is expect["answered"]
     assert call["talk_seconds"] == expect["talk_seconds"]
     assert len(call["legs"]) == expect["legs"]
-    assert call["talked_extensions"] == expect.get("answered_legs", [])
+    assert call["talked_extensions"] == expect.get("talked", expect.get("answered_legs", []))
     assert len(call["recordings"]) == expect.get("recordings", 0)
     if expect.get("recordings_ready") is not None:
         assert sum(1 for r in call["recordings"] if r["ready"]) == expect["recordings_ready"]

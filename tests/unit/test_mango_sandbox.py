@@ -357,12 +357,12 @@ def test_api_errors_follow_mango(mango: MangoApiSandbox, client: httpx.Client, f
     mango.add_recording("x")
     response = client.post(mango.url + "queries/recording/post", data=form)
     assert response.status_code == 420
-    assert response.json()["result"] == code
+    assert response.json()["code"] == code
     assert mango.requests[-1].result == code
 
 
 def test_only_post_is_allowed(mango: MangoApiSandbox, client: httpx.Client) -> None:
-    assert client.get(mango.url + "queries/recording/post").json()["result"] == 3101
+    assert client.get(mango.url + "queries/recording/post").json()["code"] == 3101
 
 
 def test_error_status_can_be_switched_to_200(mango: MangoApiSandbox, client: httpx.Client) -> None:
@@ -392,8 +392,8 @@ def test_presigned_get_link_with_slashes_in_the_id(mango: MangoApiSandbox, clien
     fresh = client.get(link(int(time.time()) + 600))
     assert fresh.status_code == 302
     assert client.get(fresh.headers["location"]).content == fake_mp3(recording_id)
-    assert client.get(link(int(time.time()) - 1)).json()["result"] == 3104
-    assert client.get(link(int(time.time()) + 600, signature="f" * 64)).json()["result"] == 3102
+    assert client.get(link(int(time.time()) - 1)).json()["code"] == 3104
+    assert client.get(link(int(time.time()) + 600, signature="f" * 64)).json()["code"] == 3102
 
 
 def test_faults_hit_a_given_number_of_requests(mango: MangoApiSandbox, client: httpx.Client) -> None:
@@ -411,7 +411,7 @@ def test_result_rate_limit_and_latency_faults(mango: MangoApiSandbox, client: ht
     mango.add_fault(Fault(status=429))
     mango.add_fault({"latency_ms": 300, "path": "queries/recording/post"})
     first = recording_post(client, mango, "x")
-    assert (first.status_code, first.json()["result"]) == (420, 5008)
+    assert (first.status_code, first.json()["code"]) == (420, 5008)
     second = recording_post(client, mango, "x")
     assert second.status_code == 429 and second.json()["message"] == "Rate limit exceeded."
     started = time.perf_counter()
@@ -437,14 +437,14 @@ def test_commands_are_recorded_and_acknowledged(mango: MangoApiSandbox, client: 
     assert mango.commands[0]["path"] == "commands/route"
     assert mango.commands[0]["data"] == command
     unsigned = client.post(mango.url + "commands/route", data={**signed(command), "sign": "bad"})
-    assert unsigned.json()["result"] == 3102
+    assert unsigned.json()["code"] == 3102
     assert len(mango.commands) == 1
 
 
 def test_unknown_methods_say_so(mango: MangoApiSandbox, client: httpx.Client) -> None:
     response = client.post(mango.url + "account/balance", data=signed({"date_from": "1", "date_to": "2"}))
     assert response.status_code == 404
-    assert response.json()["result"] == 4001
+    assert response.json()["code"] == 4001
 
 
 def test_methods_can_be_added(mango: MangoApiSandbox, client: httpx.Client) -> None:
@@ -484,3 +484,101 @@ def test_sandbox_urls_and_restart() -> None:
     finally:
         sandbox.stop()
     sandbox.stop()
+
+
+# -- the sandbox against the spec -------------------------------------------------------------------
+
+
+def test_errors_answer_420_with_the_code_as_the_spec_prints_it(
+    mango: MangoApiSandbox, client: httpx.Client
+) -> None:
+    """D110 p.5: «сервер возвращает HTTP-код 420 Method Failure и ответ в формате JSON, содержащий код
+    ошибки и опционально описание: { "code": 3104 }»."""
+    response = client.post(
+        mango.url + "queries/recording/post", data=signed({"recording_id": "x", "action": "?"})
+    )
+    assert response.status_code == 420
+    assert response.json()["code"] == 3104 and "result" not in response.json()
+
+
+def test_the_bridges_client_reads_both_error_shapes(mango: MangoApiSandbox, client: httpx.Client) -> None:
+    """The spec's HTTP 420 + `{"code"}` and the observed HTTP 200 + `{"result"}` give the same error."""
+    from mango_bridge.mango.client import MangoClient
+    from mango_bridge.mango.errors import MangoRejected
+
+    bridge = MangoClient(mango.url, KEY, SALT)
+    for status in (420, 200):
+        client.post(mango.root_url + "_sandbox/config", json={"error_http_status": status})
+        with pytest.raises(MangoRejected) as refused:
+            bridge.call("queries/recording/post", {"recording_id": "x", "action": "stream"})
+        assert refused.value.code == 3104, status
+
+
+def test_signatures_are_checked_with_the_spec_formula_not_the_bridges(
+    mango: MangoApiSandbox, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D110 p.5: «sign = sha256(vpbx_api_key + json + vpbx_api_salt)». A bridge whose signing is broken
+    (here: salt and json swapped) must be refused even though it would verify its own signatures."""
+    import hashlib
+
+    import mango_bridge.mango.client as client_module
+    import mango_bridge.mango.signature as signature_module
+    from mango_bridge.mango.client import MangoClient
+    from mango_bridge.mango.errors import MangoRejected
+
+    def broken(api_key: str, json_text: str, api_salt: str) -> str:
+        return hashlib.sha256(f"{api_key}{api_salt}{json_text}".encode()).hexdigest()
+
+    monkeypatch.setattr(signature_module, "sign", broken)
+    monkeypatch.setattr(client_module, "sign", broken)
+    assert signature_module.verify(KEY, "{}", SALT, broken(KEY, "{}", SALT))  # the bug agrees with itself
+    with pytest.raises(MangoRejected) as refused:
+        MangoClient(mango.url, KEY, SALT).call("commands/route", {"call_id": "c", "to_number": "101"})
+    assert refused.value.code == 3102
+    spec = hashlib.sha256(f'{KEY}{{"a":1}}{SALT}'.encode()).hexdigest()
+    response = client.post(
+        mango.url + "commands/call/hangup", data={"vpbx_api_key": KEY, "sign": spec, "json": '{"a":1}'}
+    )
+    assert response.json() == {"result": 1000}
+    upper = client.post(
+        mango.url + "commands/call/hangup",
+        data={"vpbx_api_key": KEY, "sign": spec.upper(), "json": '{"a":1}'},
+    )
+    assert upper.json()["code"] == 3102  # the digest is lower-case hex
+
+
+def route(client: httpx.Client, mango: MangoApiSandbox, call_id: str, command_id: str) -> httpx.Response:
+    return client.post(
+        mango.url + "commands/route",
+        data=signed({"command_id": command_id, "call_id": call_id, "to_number": "101"}),
+    )
+
+
+def test_a_route_for_a_leg_that_left_the_ivr_is_taken_and_its_4101_comes_in_result_route(
+    mango: MangoApiSandbox, client: httpx.Client, receiver: Receiver
+) -> None:
+    """D110 p.28–29: the outcome of `commands/route` is posted to `/result/route`, whose results include
+    «4101 Вызов завершен либо не существует»."""
+    desk = mango.route_desk  # type: ignore[attr-defined]
+    desk.rate_limit_seconds = 0
+    desk.announce({"entry_id": "e", "call_id": "gone", "to_url": receiver.url, "caller": "79", "line": "74"})
+    desk.close("gone")
+    assert route(client, mango, "gone", "c-gone").json() == {"result": 1000}
+    (posted,) = desk.wait_results()
+    assert posted["status"] == 200
+    (result,) = [r for r in receiver.received if r.path.endswith("result/route")]
+    assert json.loads(result.form["json"]) == {"command_id": "c-gone", "result": 4101}
+
+
+def test_a_route_for_a_leg_nobody_announced_gets_a_4101_result_too(
+    mango: MangoApiSandbox, client: httpx.Client, receiver: Receiver
+) -> None:
+    """D110 p.29: «4101 Вызов завершен либо не существует» — a call the PBX does not have."""
+    desk = mango.route_desk  # type: ignore[attr-defined]
+    desk.rate_limit_seconds = 0
+    client.post(mango.root_url + "_sandbox/routing", json={"to_url": receiver.url})
+    assert route(client, mango, "nobody", "c-nobody").json() == {"result": 1000}
+    desk.wait_results()
+    (result,) = [r for r in receiver.received if r.path.endswith("result/route")]
+    assert json.loads(result.form["json"]) == {"command_id": "c-nobody", "result": 4101}
+    assert result.form["sign"] == sign(KEY, result.form["json"], SALT)

@@ -231,7 +231,7 @@ def test_unknown_key_is_404(mango: MangoApiSandbox, client: httpx.Client) -> Non
 def test_request_errors(mango: MangoApiSandbox, client: httpx.Client, payload: dict, code: int) -> None:
     response = client.post(mango.url + "stats/request", data=signed(payload))
     assert response.status_code == 420
-    assert response.json()["result"] == code
+    assert response.json()["code"] == code
 
 
 def test_a_month_is_accepted(mango: MangoApiSandbox, client: httpx.Client) -> None:
@@ -428,19 +428,17 @@ def test_extended_statistics_page_and_filter(mango: MangoApiSandbox, client: htt
 
 def test_extended_statistics_checks(mango: MangoApiSandbox, client: httpx.Client) -> None:
     base = {"start_date": "01.11.2025 00:00:00", "limit": 10, "offset": 0}
-    assert calls_request(client, mango, **base, end_date="01.12.2025 00:00:00").json()["result"] == 3111
+    assert calls_request(client, mango, **base, end_date="01.12.2025 00:00:00").json()["code"] == 3111
     assert calls_request(client, mango, **base, end_date="30.11.2025 23:59:59").status_code == 200
     assert (
         calls_request(client, mango, **{**base, "start_date": "2025-11-01"}, end_date="02.11.2025").json()[
-            "result"
+            "code"
         ]
         == 3104
     )
-    assert (
-        calls_request(client, mango, **{**base, "limit": 7}, end_date="02.11.2025").json()["result"] == 3104
-    )
+    assert calls_request(client, mango, **{**base, "limit": 7}, end_date="02.11.2025").json()["code"] == 3104
     no_offset = {"start_date": "01.11.2025", "end_date": "02.11.2025", "limit": 10}
-    assert calls_request(client, mango, **no_offset).json()["result"] == 3103
+    assert calls_request(client, mango, **no_offset).json()["code"] == 3103
     gone = client.post(mango.url + "stats/calls/result/", data=signed({"key": "nope"})).json()
     assert gone["status"] == "not-found"
 

@@ -306,6 +306,19 @@ def test_save_all_calls_missed_group_call_ending_on_unmapped_employee_binds_to_f
     ]
 
 
+def test_missed_group_call_ending_on_unmapped_employee_after_a_mapped_one_binds_to_fallback() -> None:
+    """Seed 002: «Если пропущенный звонок в группу завершился на несопоставленном сотруднике, и при этом
+    выключена настройка «Указывать ответственного при пропущенных звонках в группу», то звонок будет
+    привязан к сотруднику, указанному в настройке «Сохранять все звонки»». The group rang mapped 101
+    first, then unmapped 105, where the call ended: the fallback user, not 101."""
+    call = call_of(SERIAL_GROUP_MISSED, first="101", second="105")
+    assert asked(run(call, tenant(responsibles=SAVE_ALL))) == [
+        "log incoming missed: 105 → u-fallback (save_all_calls)"
+    ]
+    # «Сохранять все звонки» off: the seed does not apply, the first mapped employee it reached keeps it.
+    assert asked(run(call, tenant())) == ["log incoming missed: 101 → u101 (employee)"]
+
+
 def test_save_all_calls_gives_way_to_the_group_responsible_for_missed_group_calls() -> None:
     call = call_of(SERIAL_GROUP_MISSED, first="105", second="108")
     settings = tenant(responsibles=responsibles(save_all_calls_user=FALLBACK, missed_in_group=on()))

@@ -151,6 +151,17 @@ def observed_journal(rendered: Rendered, entry_id: str) -> dict[str, Any]:
     for event in calls:
         if event.call_state == "Connected" and event.call_id not in answered_legs:
             answered_legs[event.call_id] = event.to.extension or event.from_.extension or ""
+    rings: set[str] = set()  # a callback's ring of its initiator: the child leg swaps its parties
+    for event in calls:
+        ring = event.from_.taken_from_call_id
+        for parent in (c for c in calls if c.call_id == ring and (c.command_id or c.callback_initiator)):
+            caller_shown = parent.from_.number or parent.from_.extension
+            swapped = parent.to.extension == event.from_.extension and caller_shown in (
+                event.to.number,
+                event.to.extension,
+            )
+            if parent.to.extension and swapped:
+                rings.add(parent.call_id)
     talk_time = summary.talk_time or 0
     observed: dict[str, Any] = {
         "direction": DIRECTIONS[summary.call_direction or 0],
@@ -160,6 +171,7 @@ def observed_journal(rendered: Rendered, entry_id: str) -> dict[str, Any]:
         "ended_at": iso_utc(summary.end_time or 0),
         "legs": len({event.call_id for event in calls}),
         "answered_legs": list(answered_legs.values()),
+        "talked": [ext for call_id, ext in answered_legs.items() if call_id not in rings],
         "recordings": len({n.recording_id for n in notes if isinstance(n, RecordingEvent)}),
         "recordings_ready": len({n.recording_id for n in notes if isinstance(n, RecordStored)}),
         "caller": summary.from_.model_dump(include={"number", "extension"}, exclude_none=True),
@@ -178,6 +190,7 @@ def test_expectations_agree_with_the_notifications(path: Path) -> None:
         where = f"{path.stem} {expected['entry']}"
         for key in ("direction", "answered", "talk_seconds", "legs", "answered_legs", "recordings"):
             assert expected[key] == observed[key], (where, key)
+        assert expected.get("talked", expected["answered_legs"]) == observed["talked"], (where, "talked")
         for key in ("started_at", "ended_at", "recordings_ready"):
             if key in expected:
                 assert expected[key] == observed[key], (where, key)

@@ -154,12 +154,14 @@ def test_unknown_fields_are_refused() -> None:
 
 
 def test_tenant_update_carries_every_setting_plus_the_write_only_salt() -> None:
-    body = bpmsoft(mango_api_salt="salt-0123456789", employees=EMPLOYEES, recordings=False, yellow_pages=True)
+    body = bpmsoft(
+        mango_api_salt="salt-0123456789", employees=EMPLOYEES, recordings=False, quality_score=True
+    )
     update = TenantUpdate.model_validate(body)
     settings = update.settings()
     assert isinstance(settings, TenantSettings) and not isinstance(update, TenantSettings)
     assert "mango_api_salt" not in settings.model_dump()
-    assert settings.recordings is False and settings.yellow_pages is True
+    assert settings.recordings is False and settings.quality_score is True
     assert settings.crm is not None and settings.crm.kind == "bpmsoft"
     assert set(TenantUpdate.model_fields) == set(TenantSettings.model_fields) | {"mango_api_salt"}
     schema = TenantUpdate.model_json_schema()
@@ -887,3 +889,17 @@ def test_mango_connection_is_unchanged() -> None:
         "mango.api_base_url",
         "http(s)",
     )
+
+
+def test_yellow_pages_is_refused_until_a_provider_is_configured() -> None:
+    """Seed 000: «Если флаг "Использовать желтые страницы" включен, то ... приложение автоматически
+    определит информацию о новом контакте по открытым источникам». The bridge has no such source: the
+    flag is refused by name, in Russian and English, instead of being accepted and ignored."""
+    from mango_bridge.settings.model import STORED
+
+    assert_refused(doc(yellow_pages=True), "yellow_pages", "Использовать желтые страницы")
+    assert_refused(doc(yellow_pages=True), "yellow_pages", "no yellow-pages provider is configured")
+    assert_refused(doc(yellow_pages=True), "yellow_pages", "поставщик данных «Желтых страниц» не подключен")
+    # A document saved before the rule still loads (ingest must not lock the tenant out).
+    stored = TenantSettings.model_validate(doc(yellow_pages=True), context={STORED: True})
+    assert stored.yellow_pages is True

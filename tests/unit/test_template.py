@@ -46,3 +46,29 @@ def test_routes_mango_admin_recordings_and_click_to_call() -> None:
         ("GET", "/recordings/{tenant}/{token}", "RecordingFunction"),
         ("ANY", "/api/v1/{proxy+}", "CallsApiFunction"),
     }
+
+
+def test_raw_bodies_bucket_is_private_encrypted_expiring_and_only_written_by_ingest() -> None:
+    """Bodies over DynamoDB's item limit (spec p.5: «любой вложенности и размера») go to S3."""
+    res = resources()
+    bucket = res["RawBodyBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == {"Ref": "RawBodyRetentionDays"}
+    policy = res["RawBodyBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in policy
+    )
+    ingest = res["IngestFunction"]["Properties"]
+    assert ingest["Environment"]["Variables"]["RAW_BUCKET_NAME"] == {"Ref": "RawBodyBucket"}
+    s3_statements = [
+        statement
+        for policy_doc in ingest["Policies"]
+        for statement in policy_doc["Statement"]
+        if any(str(action).startswith("s3:") for action in statement["Action"])
+    ]
+    assert [s["Action"] for s in s3_statements] == [["s3:PutObject"]]
+    for name, resource in res.items():  # nobody else touches it
+        if resource["Type"] == "AWS::Serverless::Function" and name != "IngestFunction":
+            assert "RawBodyBucket" not in str(resource["Properties"].get("Policies")), name

@@ -136,7 +136,20 @@ def resolve_extension(settings: TenantSettings, source: Any) -> str:
     return active[0].extension
 
 
+CLICK_TO_CALL_SWITCH = "«Исходящие вызовы. Автоматический прием» (outgoing_auto_answer)"
+
+
 def callback_command(settings: TenantSettings, body: dict[str, Any]) -> CallbackCommand:
+    """Seed 000, «Исходящий звонок по клику»: «Если эта опция включена, тогда сотрудник может кликнуть
+    на номер телефона клиента ... Чтобы включить или выключить эту опцию ... включить флаг "Исходящие
+    вызовы. Автоматический прием"». The flag is the switch: off, click-to-call is refused."""
+    if not settings.outgoing_auto_answer:
+        raise ClickToCallError(
+            409,
+            "click_to_call_off",
+            f"click-to-call is off for this tenant: turn on {CLICK_TO_CALL_SWITCH} in its settings "
+            "(Звонок по клику выключен: включите «Исходящие вызовы. Автоматический прием»)",
+        )
     if "from" not in body:
         raise bad_request('from is required: {"crm_user_id": "…"} or {"extension": "…"}')
     line_number = body.get("line_number")

@@ -26,12 +26,15 @@ from mango_bridge.mango.notifications import (
     MalformedNotification,
     Notification,
     UnknownNotification,
+    compact_json,
     entry_id_of,
     normalise_suffix,
     parse_notification,
 )
 from mango_bridge.mango.signature import verify
 from mango_bridge.store.calls import CallStore, LooseEventStore, call_pk
+from mango_bridge.store.raw_bodies import RawBodyStore, RawRef, too_big_for_an_item
+from mango_bridge.store.table import is_item_too_large
 
 if TYPE_CHECKING:
     from mango_bridge.settings.model import Routing
@@ -41,6 +44,7 @@ PING_SUFFIXES = {"ping", "events/ping"}
 ROUTE_FUNCTION_ENV = "ROUTE_FUNCTION_NAME"
 ROUTABLE_LOCATIONS = frozenset({"ivr", "queue"})
 STATUS_SUFFIX = "events/user/status_changed"
+CACHED_PARSE_MAX_CHARS = 16_384
 logger = logging.getLogger(__name__)
 
 
@@ -104,6 +108,7 @@ class Ingestor:
     loose: LooseEventStore
     tenants: TenantAuthCache
     follow_ups: list[FollowUp] = field(default_factory=list)
+    raw: RawBodyStore | None = None
 
     def handle(self, tenant: str, raw_suffix: str, form: dict[str, str]) -> IngestOutcome:
         suffix = normalise_suffix(raw_suffix)
@@ -122,20 +127,28 @@ class Ingestor:
         if suffix in PING_SUFFIXES:
             return IngestOutcome(200, {"ok": True})
 
+        oversized = too_big_for_an_item(json_text)
         try:
             notification = parse_notification(suffix, json_text)
         except MalformedNotification as problem:
             digest = hashlib.sha256(json_text.encode()).hexdigest()[:16]
-            self.loose.put_rejected(tenant, suffix, json_text, str(problem), digest)
+            raw = self._keep_raw(tenant, suffix, json_text, "rejected") if oversized else None
+            self.loose.put_rejected(tenant, suffix, json_text, str(problem), digest, raw)
             return IngestOutcome(400, {"error": "malformed", "message": str(problem)})
 
         entry_id = entry_id_of(notification)
+        stored_json, raw = json_text, None
+        if oversized:
+            # Over DynamoDB's item limit: the exact body goes to S3, the item keeps what the fold reads.
+            raw = self._keep_raw(tenant, suffix, json_text, "notifications")
+            stored_json = compact_json(notification)
         stored = self.calls.put_event(
             self._pk(tenant, suffix, notification),
             notification.kind,
             notification.natural_key,
             suffix,
-            json_text,
+            stored_json,
+            raw,
         )
         call = self._refold(tenant, entry_id) if entry_id else None
         for follow_up in self.follow_ups:
@@ -144,6 +157,19 @@ class Ingestor:
         if entry_id:
             body["entry_id"] = entry_id
         return IngestOutcome(200, body, notification, call, stored)
+
+    def _keep_raw(self, tenant: str, suffix: str, json_text: str, kind: str) -> RawRef | None:
+        """The exact body in S3. Without a bucket (a misconfigured deployment) the compact view is all
+        that is kept: logged as an error rather than answered with a 5xx Mango would retry forever."""
+        if self.raw is None or not self.raw.enabled:
+            logger.error(
+                "notification of %d bytes for tenant %s over the item limit and no raw-body bucket: "
+                "only its compact view is kept",
+                len(json_text.encode()),
+                tenant,
+            )
+            return None
+        return self.raw.put(tenant, suffix, json_text, kind)
 
     @staticmethod
     def _pk(tenant: str, suffix: str, notification: Notification) -> str:
@@ -163,8 +189,9 @@ class Ingestor:
 class RoutingTrigger:
     """An ingest follow-up: hands routing and live call tracking to the route function, asynchronously.
 
-    Triggers: a leg `Appeared` in the IVR or a queue on a line with routing on (or a dynamic
-    call-tracking number to capture), the caller's DTMF on such a leg, and Mango's `result/route`.
+    Triggers: a leg `Appeared` in the IVR or a queue on a line with routing on, the first notification
+    of any leg carrying a dynamic call-tracking number to capture (IVR, queue or an employee rung
+    directly), the caller's DTMF on such a leg, and Mango's `result/route`.
     Employees' connected legs and contact-centre statuses are kept for the «busy → fallback» choice.
     A failure here is logged and swallowed: Mango's webhook is answered whatever routing does.
     """
@@ -218,23 +245,17 @@ class RoutingTrigger:
         self, tenant: str, event: CallEvent, call: CallAggregate | None, auth: TenantAuth, routing_on: bool
     ) -> None:
         location = (event.location or "").lower()
-        if event.call_state == "Appeared" and location in ROUTABLE_LOCATIONS:
-            route = (
-                routing_on and auth.routing is not None and _line_applies(auth.routing, event.to.line_number)
-            )
-            dct = event.dct
-            capture = (
-                event.dct.number
-                if auth.call_tracking
-                and dct is not None
-                and dct.type == 1
-                and dct.number
-                and (call is None or call.visitor is None)
-                else None
-            )
-            if route or capture:
-                self._send("appeared", tenant, event.entry_id, event.call_id, route=route, capture=capture)
-        elif location == "abonent" and routing_on and self._presence is not None:
+        route = (
+            event.call_state == "Appeared"
+            and location in ROUTABLE_LOCATIONS
+            and routing_on
+            and auth.routing is not None
+            and _line_applies(auth.routing, event.to.line_number)
+        )
+        capture = _visitor_to_capture(event, call) if auth.call_tracking else None
+        if route or capture:
+            self._send("appeared", tenant, event.entry_id, event.call_id, route=route, capture=capture)
+        if location == "abonent" and routing_on and self._presence is not None:
             extension = event.to.extension or event.from_.extension
             if extension and event.call_state in ("Connected", "Disconnected"):
                 self._presence().talking(tenant, extension, event.call_id, on=event.call_state == "Connected")
@@ -260,6 +281,22 @@ class RoutingTrigger:
                 "capture_number": capture,
             }
         )
+
+
+def _visitor_to_capture(event: CallEvent, call: CallAggregate | None) -> str | None:
+    """The dynamic number whose visitor to fetch now, at the first notification of a leg carrying
+    `dct` type 1 — wherever the leg is: a dynamic number may ring an employee directly, with no IVR
+    (`location` "abonent", the spec's own call-tracking example). A leg's first notification is its
+    `Appeared`, or its seq 1 when Mango starts it in another state («Начальное состояние вызова может
+    быть любым», p.9). Capturing is first-wins downstream, so a second leg asking again costs a read."""
+    dct = event.dct
+    if dct is None or dct.type != 1 or not dct.number:
+        return None
+    if call is not None and call.visitor is not None:
+        return None
+    if event.call_state != "Appeared" and event.seq > 1:
+        return None
+    return dct.number
 
 
 def _routing_on(routing: Routing) -> bool:
@@ -309,9 +346,22 @@ def refold(calls: CallStore, tenant: str, entry_id: str) -> CallAggregate | None
     parsed: list[Notification] = []
     for event in snapshot.events:
         try:
-            parsed.append(_parse_stored(event.suffix, event.json_text))
+            text = event.json_text
+            # The cache holds ordinary notifications; a big one (up to the inline limit) is parsed
+            # each time rather than pinning hundreds of KB per entry in a warm container.
+            small = len(text) <= CACHED_PARSE_MAX_CHARS
+            parsed.append(
+                _parse_stored(event.suffix, text) if small else parse_notification(event.suffix, text)
+            )
         except MalformedNotification:
             continue  # stored by an older, more lenient parser: kept as evidence, left out of the fold
     call = assemble(entry_id, parsed)
-    calls.put_aggregate(tenant, call)
+    try:
+        calls.put_aggregate(tenant, call)
+    except Exception as error:
+        if not is_item_too_large(error):
+            raise
+        # Every notification is stored; only the derived view could not be. Mango is answered 200 and
+        # the aggregate is rebuilt from the stored events when a smaller view becomes possible.
+        logger.error("aggregate of %s/%s is over DynamoDB's item limit: not stored", tenant, entry_id)
     return call

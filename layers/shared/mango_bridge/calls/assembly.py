@@ -81,6 +81,7 @@ def _fold_leg(call_id: str, events: list[CallEvent]) -> Leg:
     acd_group = next((e.to.acd_group for e in reversed(events) if e.to.acd_group), None)
     transfer = next((e.transfer for e in reversed(events) if e.transfer), None)
     command_id = next((e.command_id for e in events if e.command_id), None)
+    callback_initiator = next((e.callback_initiator for e in events if e.callback_initiator), None)
     return Leg(
         call_id=call_id,
         location=next((e.location for e in reversed(events) if e.location), None),
@@ -94,6 +95,7 @@ def _fold_leg(call_id: str, events: list[CallEvent]) -> Leg:
         transferred_from=taken_from,
         transfer=transfer,
         command_id=command_id,
+        callback_initiator=callback_initiator,
         appeared_at=min(appeared) if appeared else min(e.timestamp for e in events),
         connected_at=min(connected) if connected else None,
         ended_at=max(e.timestamp for e in ended) if ended else None,
@@ -131,6 +133,34 @@ def _fold_recordings(events: list[RecordingEvent], stored: list[RecordStored]) -
         else:
             rec.tagged_at = item.timestamp
     return sorted(by_id.values(), key=lambda r: (r.started_at or r.added_at or 0, r.recording_id))
+
+
+def _same_party(a: PartyView, b: PartyView) -> bool:
+    if a.extension and b.extension:
+        return a.extension == b.extension
+    if a.e164 and b.e164:
+        return a.e164 == b.e164
+    return bool(a.number) and a.number == b.number
+
+
+def _mark_initiator_rings(legs: list[Leg]) -> None:
+    """Click-to-call (spec p.47–48, `commands/callback`): «Система звонит инициатору вызова» — the
+    first leg rings the initiating employee, showing the number to be dialled as its caller; once the
+    employee picks up, a new leg «taken from» it dials that number. The parties of the two legs are
+    swapped: the employee rung is the caller of the child, the caller shown is the child's callee.
+    A transfer's child never swaps them (it goes on to a third party), and only a callback's legs
+    carry its `command_id` (or, for callbacks ordered elsewhere, `callback_initiator`)."""
+    by_id = {leg.call_id: leg for leg in legs}
+    for child in legs:
+        ring = by_id.get(child.transferred_from or "")
+        if ring is None or ring is child or not ring.to_party.extension:
+            continue
+        if not (ring.command_id or ring.callback_initiator):
+            continue
+        if ring.command_id and child.command_id and ring.command_id != child.command_id:
+            continue
+        if _same_party(child.from_party, ring.to_party) and _same_party(child.to_party, ring.from_party):
+            ring.rings_initiator = True
 
 
 def _infer_direction(first: Leg | None) -> Direction:
@@ -226,10 +256,14 @@ def assemble(entry_id: str, notifications: Iterable[Notification]) -> CallAggreg
         (_fold_leg(cid, evs) for cid, evs in by_leg.items()),
         key=lambda leg: (leg.appeared_at or 0, leg.call_id),
     )
-    first_leg = legs[0] if legs else None
-    answered_legs = [leg for leg in legs if leg.answered]
+    _mark_initiator_rings(legs)
+    # The leg that rings a click-to-call's initiator is neither where the call comes from nor a
+    # conversation: the call starts with the leg that dials the client.
+    call_legs = [leg for leg in legs if not leg.rings_initiator]
+    first_leg = call_legs[0] if call_legs else (legs[0] if legs else None)
+    answered_legs = [leg for leg in call_legs if leg.answered]
     # One entry per connected employee leg, in answer order: an employee who talks twice (a blind
-    # transfer returned to them) had two conversations.
+    # transfer returned to them) had two conversations; picking up a click-to-call's ring is none.
     talked = [
         leg.extension
         for leg in sorted(answered_legs, key=lambda leg: (leg.connected_at or 0, leg.call_id))
@@ -240,7 +274,12 @@ def assemble(entry_id: str, notifications: Iterable[Notification]) -> CallAggreg
     tracking = next((e.dct for evs in by_leg.values() for e in evs if e.dct and e.dct.type), None)
 
     if summary is not None:
-        direction = _DIRECTIONS.get(summary.call_direction or -1, _infer_direction(first_leg))
+        # 0 is "internal" (spec p.15), not "missing": only an absent direction falls back to the legs.
+        direction = (
+            _DIRECTIONS.get(summary.call_direction, _infer_direction(first_leg))
+            if summary.call_direction is not None
+            else _infer_direction(first_leg)
+        )
         talk_at = summary.talk_time or 0
         answered = talk_at > 0
         end = summary.end_time
@@ -251,6 +290,12 @@ def assemble(entry_id: str, notifications: Iterable[Notification]) -> CallAggreg
         line_number = summary.line_number
         tracking = summary.dct if summary.dct and summary.dct.type else tracking
         status = "completed"
+        if not legs and answered:
+            # A summary alone (its events lost, or restored from statistics) still names who talked:
+            # «to ... при успешном звонке: абонент, который ответил на вызов» (p.15); an outgoing
+            # call's employee is its caller.
+            employee = (summary.from_ if direction == "outgoing" else summary.to).extension
+            talked = [employee] if employee else []
     else:
         direction = _infer_direction(first_leg)
         answered = bool(answered_legs)

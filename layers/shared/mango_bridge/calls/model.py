@@ -32,6 +32,7 @@ class Leg(BaseModel):
     transferred_from: str | None = None
     transfer: str | None = None
     command_id: str | None = None
+    callback_initiator: str | None = None
     appeared_at: int | None = None
     connected_at: int | None = None
     ended_at: int | None = None
@@ -40,6 +41,13 @@ class Leg(BaseModel):
     seq_gaps: list[int] = Field(
         default_factory=list,
         description="seq numbers missing between the leg's first and last notification: one is still on its way",
+    )
+    rings_initiator: bool = Field(
+        default=False,
+        description=(
+            "Click-to-call's first leg: Mango rings the initiating employee before it dials the client "
+            "(spec p.47). Connecting it is the employee picking up, not a conversation."
+        ),
     )
 
 

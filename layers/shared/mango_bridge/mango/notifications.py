@@ -255,6 +255,9 @@ def parse_notification(suffix: str, json_text: str) -> Notification:
         data = json.loads(json_text)
     except ValueError as exc:
         raise MalformedNotification(f"json field is not valid JSON: {exc}") from None
+    except RecursionError:
+        # «любой вложенности» (p.5), but a parser has a limit: kept as evidence, refused by name.
+        raise MalformedNotification("json field is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise MalformedNotification(f"json field must be a JSON object, got {type(data).__name__}")
     if suffix.startswith("result/"):
@@ -274,3 +277,34 @@ def parse_notification(suffix: str, json_text: str) -> Notification:
 
 def entry_id_of(notification: Notification) -> str | None:
     return getattr(notification, "entry_id", None)
+
+
+COMPACT_STRING_LIMIT = 1024
+"""Longest string a compact notification keeps: Mango's ids, numbers and states are far shorter."""
+
+
+def _declared(model: BaseModel) -> dict[str, Any]:
+    """The fields a model declares (by their wire names), without the extras Mango may add."""
+    out: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        if info.exclude:
+            continue
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if isinstance(value, BaseModel):
+            value = _declared(value)
+        elif isinstance(value, str) and len(value) > COMPACT_STRING_LIMIT:
+            value = value[:COMPACT_STRING_LIMIT]
+        out[info.alias or name] = value
+    return out
+
+
+def compact_json(notification: Notification) -> str:
+    """What the fold needs of a notification, as JSON `parse_notification` reads back to the same
+    model: its declared fields only (strings capped), without the extras that made it too big to keep
+    inline. The raw body is kept elsewhere; this is the foldable view of it. An unknown suffix has no
+    declared fields: `{}`."""
+    if isinstance(notification, UnknownNotification):
+        return "{}"
+    return json.dumps(_declared(notification), ensure_ascii=False, separators=(",", ":"))

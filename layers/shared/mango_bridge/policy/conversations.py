@@ -76,13 +76,15 @@ def _precursors(legs: list[Leg]) -> set[str]:
     """Legs that only connect an employee to the call they then carry on another leg.
 
     A callback rings the employee first (that leg shows the customer's number as the caller) and
-    dials the customer on a leg taken from it; the first leg is not a conversation of its own.
+    dials the customer on a leg taken from it; the first leg is not a conversation of its own. The
+    fold marks that leg (`rings_initiator`, spec p.47); the same-employee rule below also covers
+    aggregates folded before the mark existed.
     """
+    found: set[str] = {leg.call_id for leg in legs if leg.rings_initiator}
     children: dict[str, list[Leg]] = defaultdict(list)
     for leg in legs:
         if leg.transferred_from:
             children[leg.transferred_from].append(leg)
-    found: set[str] = set()
     for leg in legs:
         side = employee_side(leg)
         if side is None:

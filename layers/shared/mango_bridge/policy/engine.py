@@ -184,6 +184,12 @@ def decide(
     case = _creation_case(call_shape, records, creator, talked)
     if customer is None:
         creates = _new_client(ctx, case, creator, skipped)
+        if creates and settings.yellow_pages:
+            # Refused on save (settings.model); a document saved before that rule still says on.
+            skipped.append(
+                "«Использовать желтые страницы» is on but no yellow-pages provider is configured: "
+                "the new client is created without directory data (F44)"
+            )
     else:
         creates = _repeat_call(ctx, case, creator, owner, skipped)
     extras: list[Intent] = []
@@ -345,6 +351,15 @@ def _missed_record(ctx: _Context, skipped: list[str]) -> list[_Record]:
         if call_shape.group and group.enabled and group.crm_user_id:
             binding = Binding(group.crm_user_id, "missed_in_group")
             what = f"Missed group call{short} (rang {reached})"
+        elif call_shape.group and _ended_on_unmapped(kept, settings):
+            # Seed 002: «Если пропущенный звонок в группу завершился на несопоставленном сотруднике, и
+            # при этом выключена настройка «Указывать ответственного при пропущенных звонках в группу»,
+            # то звонок будет привязан к сотруднику, указанному в настройке «Сохранять все звонки»».
+            binding = bind_employee(kept[-1].extension, settings)
+            what = (
+                f"Missed group call{short}, distributed to {reached}, ended on unmapped employee "
+                f"{kept[-1].extension} with {MISSED_IN_GROUP} off"
+            )
         else:
             binding = _distributed_to(kept, settings)
             what = f"Missed {'group ' if call_shape.group else ''}call{short}, distributed to {reached}"
@@ -368,6 +383,15 @@ def _missed_record(ctx: _Context, skipped: list[str]) -> list[_Record]:
             reason=f"{what}: recorded with responsible {binding.describe()}",
         )
     ]
+
+
+def _ended_on_unmapped(kept: list[Offer], settings: TenantSettings) -> bool:
+    """The last employee the call was offered to has no mapping and «Сохранять все звонки» names a user."""
+    return (
+        bool(kept)
+        and settings.employee(kept[-1].extension) is None
+        and bool(settings.responsibles.save_all_calls_user)
+    )
 
 
 def _distributed_to(kept: list[Offer], settings: TenantSettings) -> Binding | Dropped:

@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mango_bridge.settings.errors import InvalidSettings, Problems
 
@@ -98,6 +106,20 @@ def _duplicates(values: list[str], problems: Problems, what: str, *, key: Any = 
 def _labels(labels: dict[str, str]) -> dict[str, Any]:
     """Russian UI names of a field's choices, carried into the JSON Schema as `x-labels`."""
     return {"x-labels": labels}
+
+
+STORED = "stored"
+"""Validation context key: the document was read back from the table (validated when it was saved).
+A rule added later must not lock a tenant out of ingest, so it applies to new documents only."""
+
+YELLOW_PAGES_PROVIDERS: tuple[str, ...] = ()
+"""Directories the bridge can ask for a phone's legal entity (F44). None is configured yet."""
+
+YELLOW_PAGES_REFUSED = (
+    "«Использовать желтые страницы» cannot be turned on: no yellow-pages provider is configured in this "
+    "bridge, so the setting would be ignored. / «Использовать желтые страницы» нельзя включить: поставщик "
+    "данных «Желтых страниц» не подключен, настройка не работала бы."
+)
 
 
 class MangoConnection(BaseModel):
@@ -1085,7 +1107,8 @@ class _SettingsFields(BaseModel):
     yellow_pages: bool = Field(
         default=False,
         description="Использовать желтые страницы — enrich new contacts with legal-entity data found by phone "
-        "in open directories (F44); off by default.",
+        "in open directories (F44). No directory provider is configured in this bridge yet, so turning it on "
+        "is refused rather than silently ignored; off by default.",
     )
     speech_analytics: SpeechAnalytics = Field(
         default_factory=SpeechAnalytics,
@@ -1103,8 +1126,11 @@ class _SettingsFields(BaseModel):
     )
     outgoing_auto_answer: bool = Field(
         default=False,
-        description="Исходящие вызовы. Автоматический прием — answer the employee's leg of a click-to-call "
-        "automatically (F27); off by default, so the employee's phone rings first.",
+        description="Исходящие вызовы. Автоматический прием — the switch for click-to-call from the CRM "
+        "(F27): seed 000 enables «Исходящий звонок по клику» with this flag. On: the CRM may start calls and "
+        "the employee's leg is answered automatically (Call-Info/answer-after 0), so the client is dialled at "
+        "once; off (the default): click-to-call is refused with `click_to_call_off`. Transfers and hang-ups "
+        "are not affected.",
     )
     routing: Routing = Field(
         default_factory=Routing,
@@ -1128,8 +1154,11 @@ class _SettingsFields(BaseModel):
         return _check_timezone(value)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Self:
+    def _cross_checks(self, info: ValidationInfo) -> Self:
         problems = Problems()
+        stored = bool(info.context and info.context.get(STORED))
+        if self.yellow_pages and not stored and not YELLOW_PAGES_PROVIDERS:
+            problems.add("yellow_pages", YELLOW_PAGES_REFUSED)
         self._check_employees(problems)
         self._check_responsibles(problems)
         self._check_crm_kind(problems)

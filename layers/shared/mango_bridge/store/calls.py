@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.calls.visitor import Visitor
+from mango_bridge.store.raw_bodies import RawRef, too_big_for_an_item
 from mango_bridge.store.table import client, is_conditional_failure, put_new, query_all, table_name
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -43,6 +44,9 @@ def day_of(epoch: int) -> str:
 class StoredEvent:
     suffix: str
     json_text: str
+    raw_s3_key: str | None = None
+    """Set when the body was over the item limit: `json_text` is then its compact, foldable view and
+    the exact body is in S3 (`s3://bucket/key`)."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,11 @@ class CallStore:
         self._ddb = ddb or client("dynamodb")
         self._table = table or table_name()
 
-    def put_event(self, pk: str, kind: str, natural_key: str, suffix: str, json_text: str) -> bool:
-        """Store a notification once; False when this natural key was already stored."""
+    def put_event(
+        self, pk: str, kind: str, natural_key: str, suffix: str, json_text: str, raw: RawRef | None = None
+    ) -> bool:
+        """Store a notification once; False when this natural key was already stored. With `raw`, the
+        exact body is in S3 and `json_text` is the compact view the fold reads."""
         item = {
             "PK": {"S": pk},
             "SK": {"S": f"EV#{kind}#{natural_key}"},
@@ -65,6 +72,9 @@ class CallStore:
             "json": {"S": json_text},
             "received_at": {"N": str(int(time.time()))},
         }
+        if raw is not None:
+            item.update(raw.attributes())
+            item["json_compact"] = {"BOOL": True}
         return put_new(self._ddb, self._table, item)
 
     def snapshot(self, tenant: str, entry_id: str) -> EntrySnapshot:
@@ -74,7 +84,7 @@ class CallStore:
             TableName=self._table,
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": {"S": call_pk(tenant, entry_id)}},
-            ProjectionExpression="SK, suffix, #j, event_count",
+            ProjectionExpression="SK, suffix, #j, event_count, raw_s3_key",
             ExpressionAttributeNames={"#j": "json"},
             ConsistentRead=True,
         )
@@ -84,7 +94,8 @@ class CallStore:
             if item["SK"]["S"] == "CALL":
                 covered = int(item.get("event_count", {}).get("N", "0"))
             elif item["SK"]["S"].startswith("EV#"):
-                events.append(StoredEvent(item["suffix"]["S"], item["json"]["S"]))
+                raw = item.get("raw_s3_key", {}).get("S")
+                events.append(StoredEvent(item["suffix"]["S"], item["json"]["S"], raw))
         return EntrySnapshot(events, covered)
 
     def put_aggregate(self, tenant: str, call: CallAggregate) -> bool:
@@ -234,20 +245,26 @@ class LooseEventStore:
         self._ddb = ddb or client("dynamodb")
         self._table = table or table_name()
 
-    def put_rejected(self, tenant: str, suffix: str, json_text: str, error: str, digest: str) -> None:
+    REJECTED_HEAD_CHARS = 4096
+    """With the body in S3, the item keeps its beginning, enough to see what it was."""
+
+    def put_rejected(
+        self, tenant: str, suffix: str, json_text: str, error: str, digest: str, raw: RawRef | None = None
+    ) -> None:
         now = int(time.time())
-        self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                "PK": {"S": f"REJECTED#{tenant}"},
-                "SK": {"S": f"{now:010d}#{digest}"},
-                "suffix": {"S": suffix},
-                "json": {"S": json_text},
-                "error": {"S": error},
-                "received_at": {"N": str(now)},
-                "expires_at": {"N": str(now + self.REJECTED_TTL_SECONDS)},
-            },
-        )
+        head_only = raw is not None or too_big_for_an_item(json_text)
+        item = {
+            "PK": {"S": f"REJECTED#{tenant}"},
+            "SK": {"S": f"{now:010d}#{digest}"},
+            "suffix": {"S": suffix},
+            "json": {"S": json_text[: self.REJECTED_HEAD_CHARS] if head_only else json_text},
+            "error": {"S": error},
+            "received_at": {"N": str(now)},
+            "expires_at": {"N": str(now + self.REJECTED_TTL_SECONDS)},
+        }
+        if raw is not None:
+            item.update(raw.attributes())
+        self._ddb.put_item(TableName=self._table, Item=item)
 
     def list_rejected(self, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
         page = self._ddb.query(
@@ -263,6 +280,7 @@ class LooseEventStore:
                 "suffix": item["suffix"]["S"],
                 "error": item["error"]["S"],
                 "json": item["json"]["S"],
+                **({"raw_s3_key": item["raw_s3_key"]["S"]} if "raw_s3_key" in item else {}),
             }
             for item in page.get("Items", [])
         ]

@@ -38,6 +38,13 @@ def is_conditional_failure(error: Exception) -> bool:
     return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def is_item_too_large(error: Exception) -> bool:
+    """DynamoDB's 400 KB item limit (ValidationException "Item size has exceeded ...")."""
+    response = getattr(error, "response", None) or {}
+    details = response.get("Error", {})
+    return details.get("Code") == "ValidationException" and "size" in str(details.get("Message", "")).lower()
+
+
 def query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     while True:

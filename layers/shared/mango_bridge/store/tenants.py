@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mango_bridge.settings.model import TenantSettings
+from mango_bridge.settings.model import STORED, TenantSettings
 from mango_bridge.store.table import client, is_conditional_failure, table_name
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class TenantStore:
             return None
         return TenantRecord(
             tenant_id=tenant,
-            settings=TenantSettings.model_validate_json(item["doc"]["S"]),
+            settings=TenantSettings.model_validate_json(item["doc"]["S"], context={STORED: True}),
             version=int(item["version"]["N"]),
             created_at=int(item["created_at"]["N"]),
             updated_at=int(item["updated_at"]["N"]),
