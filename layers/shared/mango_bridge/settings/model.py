@@ -1209,6 +1209,12 @@ class _SettingsFields(BaseModel):
                 )
         if self.role_rules and kind != CrmKind.BPMSOFT:
             problems.add("role_rules", f"role rules are a BPMSoft feature; crm.kind is {kind.value!r}")
+        if kind == CrmKind.OMNIDESK and self.responsibles.missed_in_ivr.enabled:
+            problems.add(
+                "responsibles.missed_in_ivr.enabled",
+                "Omnidesk opens cases only for calls that reach an employee and ignores calls that end in "
+                "the voice menu (seed 003, 14): switch «Фиксировать пропущенные в IVR» off",
+            )
 
     def _check_role_table(self, problems: Problems) -> None:
         if not self.role_rules:
