@@ -13,11 +13,9 @@ import pytest
 from mango_bridge.crm.amocrm import AmoCrmAdapter, AmoCrmClient, MemoryTokenStore
 from mango_bridge.crm.amocrm.limiter import RateLimiter
 from mango_bridge.crm.errors import CrmRateLimited
-from mango_bridge.policy.intents import CreateUnsortedLead
 from sandbox.crm.amocrm import AmoCrmSandbox
 from sandbox.faults import ManualClock
 from tests.component.test_amocrm_adapter import (
-    BORIS,
     ENTRY,
     NEW_NUMBER,
     adapter,
@@ -27,6 +25,7 @@ from tests.component.test_amocrm_adapter import (
     oauth_tokens,
     run,
     store,
+    unsorted_lead,
 )
 
 __all__ = ["adapter", "amo", "client", "store"]  # fixtures
@@ -118,16 +117,7 @@ def test_without_retry_after_a_429_is_handed_back_at_once(amo: AmoCrmSandbox) ->
 def test_a_callback_to_a_number_only_in_unsorted_is_filed_on_its_unsorted_lead(
     amo: AmoCrmSandbox, adapter: AmoCrmAdapter
 ) -> None:
-    unsorted = CreateUnsortedLead(
-        key="create_unsorted",
-        reason="test",
-        responsible_user_id=BORIS,
-        name="Новый (12:47 24.11.2026, пропущенный вызов)",
-        phone=NEW_NUMBER,
-        line_number="+74950000000",
-        started_at=1_772_717_400,
-        duration_seconds=0,
-    )
+    unsorted = unsorted_lead()
     done = run(adapter, [unsorted], {})
     lead = next(r for r in done["create_unsorted"].refs if r.kind == "deal")
 
