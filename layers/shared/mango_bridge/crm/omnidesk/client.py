@@ -6,7 +6,7 @@ parks on (no httpx exception ever escapes).
 |---|---|
 | 200/201 with JSON | (the JSON body) |
 | 401 (wrong e-mail or key, staff disabled) | `BadSettings` |
-| 403 saying «rate limit exceeded» | `CrmRateLimited`: how clients that ran live report throttling |
+| 403 saying «rate limit exceeded» | `CrmRateLimited`: throttling as the Ruby gem `omnidesk_api` reads it |
 | 403 (API off, no rights) | `BadSettings` |
 | 429 | `CrmRateLimited` (`retry_after` from the `retry_after` header) |
 | 5xx, timeouts, connection errors, a 2xx that is not JSON | `CrmUnavailable` |
