@@ -113,6 +113,15 @@ def deal(**fields: Any) -> CreateDeal:
     )
 
 
+def unsorted_lead() -> CreateUnsortedLead:
+    """A missed call from NEW_NUMBER on the line +74950000000, for «Неразобранное»."""
+    missed = {"name": "Новый (16:30 05.03.2026, пропущенный вызов)", "duration_seconds": 0}
+    line = {"line_number": "+74950000000", "started_at": 1_772_717_400}
+    return CreateUnsortedLead(
+        key="create_unsorted", reason="test", responsible_user_id=BORIS, phone=NEW_NUMBER, **missed, **line
+    )
+
+
 def log_call(**fields: Any) -> LogCall:
     values: dict[str, Any] = {
         "key": "log_call:leg-1",
@@ -307,16 +316,7 @@ def test_a_repeat_call_deal_belongs_to_the_existing_client(
 def test_an_unknown_caller_becomes_an_unsorted_incoming_lead_holding_the_call(
     amo: AmoCrmSandbox, adapter: AmoCrmAdapter
 ) -> None:
-    unsorted = CreateUnsortedLead(
-        key="create_unsorted",
-        reason="test",
-        responsible_user_id=BORIS,
-        name="Новый (16:30 05.03.2026, пропущенный вызов)",
-        phone=NEW_NUMBER,
-        line_number="+74950000000",
-        started_at=1_772_717_400,
-        duration_seconds=0,
-    )
+    unsorted = unsorted_lead()
     missed = log_call(result="missed", duration_seconds=0, related_keys=("create_unsorted",))
     done = run(adapter, [unsorted, missed], {})
     state = amo.state()

@@ -153,7 +153,7 @@ def test_answered_call_from_a_new_number_creates_the_user_and_a_waiting_case_wit
     assert (case["subject"], case["status"], case["channel"], case["staff_id"]) == (
         "Входящий звонок с +79161234567",
         "waiting",
-        "phone",
+        "call",
         8000001,
     )
     first, reply = case["messages"]
@@ -399,7 +399,7 @@ class _Secrets:
 
 def test_credentials_accept_staff_email_or_email_and_refuse_a_secret_without_the_key() -> None:
     login = load_credentials("s", _Secrets('{"email": "a@b.ru", "api_key": "k"}'))
-    assert (login.staff_email, login.api_key, login.channel) == ("a@b.ru", "k", "phone")
+    assert (login.staff_email, login.api_key, login.channel) == ("a@b.ru", "k", "call")
     assert (
         load_credentials(
             "s", _Secrets('{"staff_email": "a@b.ru", "api_key": "k", "channel": "chh7"}')

@@ -126,3 +126,19 @@ def test_429_storm_and_expired_tokens_still_land_every_call_once(
     for caller in callers:
         held = held_for(amo, caller)
         assert [len(held[k]) for k in ("contacts", "leads", "notes")] == [1, 1, 1]
+
+
+def test_callback_to_a_number_only_in_unsorted_creates_no_second_contact(
+    stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client
+) -> None:
+    """The demo day's +79654440011: missed in the group (→ «Неразобранное»), then called back. amoCRM
+    hides an unsorted lead's contact until it is accepted, so the callback must find the lead itself."""
+    caller = fresh_number()
+    landed(stack, admin, play(stack, "missed-group", caller, seed=61))
+    (item,) = unsorted_for(amo, caller)
+    landed(stack, admin, play(stack, "callback", caller, seed=62, var="customer"))
+    held = held_for(amo, caller)
+    assert len(held["contacts"]) == 1, "the unsorted lead's contact only"
+    assert len(unsorted_for(amo, caller)) == 1
+    on_lead = [n for n in held["notes"] if (n["entity_type"], n["entity_id"]) == ("leads", item["lead_id"])]
+    assert [n["note_type"] for n in on_lead] == ["call_in", "call_out"]

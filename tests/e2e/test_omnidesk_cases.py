@@ -66,7 +66,7 @@ def test_scenarios_1_2_a_known_users_answered_call_is_filed_under_that_user(
     assert user["user_full_name"] == "Ирина Белова"
     (case,) = held["cases"]
     assert summary(case) == (f"Входящий звонок с +{number}", "waiting", 8000001, ())
-    assert case["channel"] == "phone"
+    assert case["channel"] == "call"
 
 
 def test_scenarios_2a_4_15_an_unknown_number_becomes_a_user_and_its_answered_call_a_waiting_case(

@@ -136,7 +136,7 @@ def test_faults_and_control_endpoints(desk: tuple[OmnideskSandbox, httpx.Client]
         seeded = control.post(
             "/_sandbox/seed", json={"staff": [{"staff_id": 8000001, "name": "Анна"}], "labels": ["L"]}
         ).json()
-        assert seeded == {"staff": [8000001], "users": [], "labels": [301]}
+        assert seeded == {"staff": [8000001], "users": [], "labels": [301], "cases": []}
         control.post("/_sandbox/reset")
         assert [s["staff_id"] for s in control.get("/_sandbox/state").json()["staff"]] == [100]
 

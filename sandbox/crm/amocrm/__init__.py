@@ -44,7 +44,7 @@ Control endpoints (no auth, no rate limit, never faulted):
   new ids per kind.
 * `POST /_sandbox/tokens` — a fresh access/refresh pair (`{"long_lived": true, "ttl_seconds": …}` for a
   long-lived token); `POST /_sandbox/authorization_code` — a code to exchange.
-* `POST /_sandbox/config` — `{"rate_limit": null|int, "access_token_ttl": int}`;
+* `POST /_sandbox/config` — `{"rate_limit": null|int, "retry_after": null|int, "access_token_ttl": int}`;
   `POST /_sandbox/clock` — `{"advance": seconds}` moves the sandbox's time forward.
 """
 

@@ -3,7 +3,7 @@
 Order of events for a request, as a client would see it from outside amoCRM:
 
 1. a fault (outage, 5xx, 429, latency) answers first, like a front end in front of the account;
-2. `/api/…` counts against the per-account sliding window (`rate_limit` per second; over it → 429
+2. `/api/…` counts against the account's limit (`rate_limit` per whole second, `limits.py`; over it → 429
    with an empty body, which is what amoCRM's own library expects; refused requests do not count);
 3. `/api/…` needs `Authorization: Bearer <token>` → 401 problem+json otherwise;
 4. the handler answers HAL JSON, 204 for an empty result, or problem+json.
@@ -35,6 +35,7 @@ from sandbox.crm.amocrm.account import (
     USERS_GROUPS,
 )
 from sandbox.crm.amocrm.incoming import IncomingLeads
+from sandbox.crm.amocrm.limits import DOCUMENTED_PER_SECOND, SecondWindow
 from sandbox.crm.amocrm.listing import page_links, page_of, paging, with_options
 from sandbox.crm.amocrm.oauth import DEFAULT_REFRESH_TOKEN_TTL, OAuthProblem, TokenAuthority, TokenPair
 from sandbox.crm.amocrm.seeding import Seeder
@@ -50,7 +51,7 @@ from sandbox.crm.amocrm.wire import (
 )
 from sandbox.faults import Clock, OutageFault, apply_fault_request
 from sandbox.logged_server import LoggedRequest, LoggedServer
-from sandbox.rate_window import RateLimited, SlidingWindow
+from sandbox.rate_window import RateLimited
 from sandbox.request_bodies import json_body
 
 DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-00000000a0c0"
@@ -152,7 +153,7 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
         redirect_uri: str = DEFAULT_REDIRECT_URI,
         access_token_ttl: int = 86_400,
         refresh_token_ttl: int = DEFAULT_REFRESH_TOKEN_TTL,
-        rate_limit: int | None = 7,
+        rate_limit: int | None = DOCUMENTED_PER_SECOND,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(host, port, AmoFault, clock)
@@ -171,7 +172,8 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
             default_user_id=ADMIN_USER_ID,
             clock=self._now,
         )
-        self.window = SlidingWindow(rate_limit, self._now)
+        self.window = SecondWindow(rate_limit, self._now)
+        self.retry_after: int | None = None
         self._created_at = int(self._now())
 
     # -- Python API ------------------------------------------------------------------------------
@@ -226,6 +228,7 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
                     "access_token_ttl": self.auth.access_token_ttl,
                     "refresh_token_ttl": self.auth.refresh_token_ttl,
                     "rate_limit": self.window.limit,
+                    "retry_after": self.retry_after,
                     "now": self._now(),
                 },
                 **self.store.dump(),
@@ -237,9 +240,16 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
 
     # -- WSGI ------------------------------------------------------------------------------------
 
+    def _too_many(self) -> Response:
+        """A bare 429 as the docs describe it; `Retry-After` only when a test configured one."""
+        response = Response(status=429)
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
     def _fault_response(self, status: int) -> Response:
         if status == 429:
-            return Response(status=429)
+            return self._too_many()
         if status == 401:
             return unauthorized().response()
         if status == 204:
@@ -253,7 +263,7 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
                 with self._lock:
                     admitted = self.window.admit()
                 if not admitted:
-                    return Response(status=429)
+                    return self._too_many()
                 grant = self.auth.authenticate(request.headers.get("Authorization"))
                 entry.user_id = grant.user_id
                 req = ApiRequest(request, grant.user_id, _json_body(request))
@@ -596,6 +606,8 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
         if "rate_limit" in body:
             limit = body["rate_limit"]
             self.rate_limit = None if limit is None else int(limit)
+        if "retry_after" in body:
+            self.retry_after = None if body["retry_after"] is None else int(body["retry_after"])
         if "access_token_ttl" in body:
             self.auth.access_token_ttl = int(body["access_token_ttl"])
         return json_response(self.state()["config"], mimetype="application/json")
@@ -626,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3002)
     parser.add_argument("--subdomain", default="demo")
-    parser.add_argument("--rate-limit", type=int, default=7, help="requests per second; 0 disables")
+    parser.add_argument(
+        "--rate-limit", type=int, default=DOCUMENTED_PER_SECOND, help="requests per second; 0 disables"
+    )
     parser.add_argument("--seed-known-client", action="store_true", help="preload the known client")
     args = parser.parse_args(argv)
     sandbox = AmoCrmSandbox(

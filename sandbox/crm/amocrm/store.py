@@ -685,8 +685,8 @@ class AccountStore:
             errors = ItemErrors()
             call = parse_item(CallIn, raw, errors)
             if call is not None:
-                if call.request_id is None:
-                    errors.not_null("request_id")
+                # `request_id` is optional («Необязательный параметр», amoCRM calls-api docs): echoed when
+                # sent, else the item's position, as amocrm-api-php's CallModel::toApi defaults it to "0".
                 self.check_user(call.responsible_user_id, "responsible_user_id", errors, robot_allowed=False)
                 self.check_user(call.created_by, "created_by", errors, robot_allowed=True)
             request_id = request_id_of(raw, index)

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from sandbox.crm.omnidesk.forms import is_form, nested
 from sandbox.crm.omnidesk.store import DEFAULT_API_KEY, DEFAULT_STAFF_EMAIL, AccountStore, OmnideskProblem
 from sandbox.faults import Clock, OutageFault, apply_fault_request
 from sandbox.logged_server import LoggedRequest, LoggedServer
@@ -94,6 +95,7 @@ class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
         super().__init__(host, port, OmnideskFault, clock)
         self.store = AccountStore(self._now)
         self.window = MinuteWindow(rate_limit_per_minute, self._now)
+        self.throttle_status = 429
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -121,7 +123,13 @@ class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "config": {"url": self.url, "rate_limit_per_minute": self.window.limit, "now": self._now()},
+                "config": {
+                    "url": self.url,
+                    "rate_limit_per_minute": self.window.limit,
+                    "throttle_status": self.throttle_status,
+                    "case_list_honours_user_id": self.store.case_list_honours_user_id,
+                    "now": self._now(),
+                },
                 **self.store.dump(),
                 "faults": self._faults.dump(),
                 "requests": [entry.as_dict() for entry in self._requests],
@@ -130,8 +138,9 @@ class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
     # -- WSGI ------------------------------------------------------------------------------------
 
     def _fault_response(self, status: int) -> Response:
-        response = _error(status, "injected", "Injected by the sandbox")
-        if status == 429:
+        throttled = status == self.throttle_status
+        response = self._throttled() if throttled else _error(status, "injected", "Injected by the sandbox")
+        if throttled or status == 429:
             response.headers["retry_after"] = "1"
         return response
 
@@ -150,18 +159,23 @@ class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
         entry.staff_email = staff["staff_email"]
         with self._lock:
             if not self.window.admit():
-                response = _error(
-                    429, "rate_limit_exceeded", "Too many requests: wait for retry_after seconds"
-                )
+                response = self._throttled()
                 response.headers.update(self.window.headers())
                 return response
             try:
-                body = _json_body(request)
+                body = _api_body(request)
                 response = getattr(self, f"_api_{endpoint}")(request, body, **args)
             except OmnideskProblem as problem:
                 response = _error(problem.status, problem.error, problem.description)
             response.headers.update(self.window.headers())
             return response
+
+    def _throttled(self) -> Response:
+        """Over the limit. Omnidesk's docs give the headers but no status: 429 by default, or (config
+        `throttle_status: 403`) the 403 «rate limit exceeded» the Ruby gem `omnidesk_api` expects."""
+        if self.throttle_status == 403:
+            return _error(403, "rate limit exceeded", "API rate limit exceeded: wait for retry_after seconds")
+        return _error(429, "rate_limit_exceeded", "Too many requests: wait for retry_after seconds")
 
     def _authenticate(self, request: Request) -> dict[str, Any] | None:
         header = request.headers.get("Authorization", "")
@@ -248,6 +262,10 @@ class OmnideskSandbox(RateLimited, LoggedServer[OmnideskFault]):
                 if "rate_limit_per_minute" in (body or {}):
                     limit = body["rate_limit_per_minute"]
                     self.rate_limit = None if limit is None else int(limit)
+                if "throttle_status" in (body or {}):
+                    self.throttle_status = 403 if int(body["throttle_status"]) == 403 else 429
+                if "case_list_honours_user_id" in (body or {}):
+                    self.store.case_list_honours_user_id = bool(body["case_list_honours_user_id"])
                 return _ok(self.state()["config"])
             if what == "clock" and request.method == "POST":
                 advance = getattr(self.clock, "advance", None)
@@ -293,6 +311,13 @@ def _json_body(request: Request) -> Any:
     return json_body(
         request, lambda: OmnideskProblem(400, "body_invalid", "the request body is not valid JSON")
     )
+
+
+def _api_body(request: Request) -> Any:
+    """JSON, or a bracketed form (`case[subject]=…`) as the docs' file upload and the Ruby gem send."""
+    if is_form(request.content_type or ""):
+        return nested(request.form.items(multi=True))
+    return _json_body(request)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,8 @@ in the helpdesk, and a callback goes where seed 003 files it (see docs/policy.md
 * a missed incoming call joins the caller's open missed-call case, or opens «Пропущенный звонок с
   [номер]», open (F36);
 * an outgoing call that reaches a caller with an open missed-call case is filed into it, which then
-  waits and is marked handled (F37, 18в); without one it opens «Исходящий звонок на [номер]», closed,
+  waits (18в) and is marked handled only when the conversation has its recording (F37; seed 003, 13:
+  «клиент при этом должен ответить, и должна быть запись разговора»); without one it opens «Исходящий звонок на [номер]», closed,
   with the responsible (F39, 19);
 * an outgoing call that does not reach the caller is noted in the open missed-call case, which stays
   open (F35, F39, 17); without one it opens a closed case recording the attempt.
@@ -142,18 +143,22 @@ def _talked(
             text=words.conversation(log, passed_on),
         )
         plan.explanations[log.key] = f"opens its own case, status {status}: {why}"
+    recorded = bool(logs[0].recording_ids)
     for case in waiting:
         if case == joined:
+            mark = (
+                "with its recording: status «{}» and marked handled (F37, F39)"
+                if recorded
+                else "but no recording: status «{}», the missed-call mark stays (seed 003, 13)"
+            )
             plan.updates.append(
                 UpdateCase(
                     key=update_case_key(case.id),
-                    reason=(
-                        f"Missed-call case {case.id} got an answered callback with its recording: status "
-                        f"«{STATUS_NAMES['waiting']}» and marked handled (F37, F39)"
-                    ),
+                    reason=f"Missed-call case {case.id} got an answered callback "
+                    + mark.format(STATUS_NAMES["waiting"]),
                     case=case,
                     status="waiting",
-                    handled=True,
+                    handled=recorded,
                 )
             )
         else:

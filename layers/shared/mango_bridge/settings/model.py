@@ -247,7 +247,7 @@ class CrmConnection(BaseModel):
         description="Логин и пароль API — a reference to the secret with the CRM credentials: BPMSoft "
         '`{"login", "password"}` (Логин/Пароль API BPMSoft); Megaplan `{"login", "password"}`; amoCRM '
         '`{"client_id", "client_secret", "refresh_token"}` or `{"long_lived_token"}`; Omnidesk '
-        '`{"staff_email" (or "email"), "api_key", "channel"?}` (the calls channel code, `phone` by default). '
+        '`{"staff_email" (or "email"), "api_key", "channel"?}` (the calls channel code, `call` by default). '
         "Calls are not written to the CRM until it is set.",
     )
     notification_emails: Annotated[
@@ -506,7 +506,8 @@ class Responsibles(BaseModel):
         default_factory=FallbackResponsible,
         description="Фиксировать пропущенные в IVR (Мегаплан: «Указать ответственного при пропущенных звонках "
         "в IVR») — a call missed in the voice menu before reaching anyone is recorded with this responsible "
-        "(and creates the new client per `new_number.missed_incoming`); off → such calls are not recorded.",
+        "(and creates the new client per `new_number.missed_incoming`); off → such calls are not recorded. "
+        "Not for Omnidesk, which ignores calls that reach no employee (seed 003, 14).",
     )
     missed_in_group: FallbackResponsible = Field(
         default_factory=FallbackResponsible,
@@ -1238,6 +1239,12 @@ class _SettingsFields(BaseModel):
                 )
         if self.role_rules and kind != CrmKind.BPMSOFT:
             problems.add("role_rules", f"role rules are a BPMSoft feature; crm.kind is {kind.value!r}")
+        if kind == CrmKind.OMNIDESK and self.responsibles.missed_in_ivr.enabled:
+            problems.add(
+                "responsibles.missed_in_ivr.enabled",
+                "Omnidesk opens cases only for calls that reach an employee and ignores calls that end in "
+                "the voice menu (seed 003, 14): switch «Фиксировать пропущенные в IVR» off",
+            )
 
     def _check_role_table(self, problems: Problems) -> None:
         if not self.role_rules:

@@ -23,7 +23,7 @@ from mango_bridge.crm.amocrm.client import AmoCrmClient, error_for, error_words,
 from mango_bridge.crm.capabilities import CAPABILITIES
 from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
-from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef
+from mango_bridge.policy.facts import CrmFacts, CrmUser, EntityRef, FoundEntity
 from mango_bridge.policy.intents import (
     CREATE_UNSORTED,
     CreateCompany,
@@ -113,6 +113,8 @@ class AmoCrmAdapter(AdapterBase):
             for entity in self.client.pages(f"/api/v4/{entity_type}", entity_type, params):
                 if "id" in entity and p.has_number(entity, wanted, self.phone_field_code):
                     found.append((entity_type, entity))
+        if not found:
+            return CrmFacts(phone=phone, found=self._unsorted_by_phone(wanted), users=users)
         open_deals = self._open_deals([lead for _, e in found for lead in p.linked_lead_ids(e)])
         return CrmFacts(
             phone=phone,
@@ -126,6 +128,32 @@ class AmoCrmAdapter(AdapterBase):
             ),
             users=users,
         )
+
+    def _unsorted_by_phone(self, wanted: str) -> tuple[FoundEntity, ...]:
+        """Pending incoming SIP leads («Неразобранное») from this number, newest first, as open deals.
+
+        Until an unsorted lead is accepted its contact is not in the contact list (amoCRM unsorted-api
+        docs), so a callback to a number that is only there would create a second contact. The list is
+        `GET /api/v4/leads/unsorted` with `filter[category][]=sip` (no phone filter exists: amoCRM docs,
+        amocrm-api-php UnsortedFilter knows uid, category and pipeline_id only); the number is the SIP
+        metadata's `from`, which the bridge fills with the caller's number."""
+        params = [("filter[category][]", "sip"), ("order[created_at]", "desc")]
+        found: list[FoundEntity] = []
+        for item in self.client.pages("/api/v4/leads/unsorted", "unsorted", params, max_pages=2):
+            caller = p.digits(str((item.get("metadata") or {}).get("from") or ""))
+            if not caller.endswith(wanted):
+                continue
+            for lead in (item.get("_embedded") or {}).get("leads") or []:
+                if isinstance(lead, dict) and isinstance(lead.get("id"), int):
+                    found.append(
+                        FoundEntity(
+                            kind="deal",
+                            id=str(lead["id"]),
+                            name=lead.get("name") or None,
+                            fields={"unsorted_uid": str(item.get("uid") or "")},
+                        )
+                    )
+        return tuple(found)
 
     def _open_deals(self, lead_ids: list[int]) -> set[int]:
         unique = list(dict.fromkeys(lead_ids))
@@ -352,7 +380,10 @@ class AmoCrmAdapter(AdapterBase):
         self._refs(done, intent.related_keys, intent.key)
         unsorted = self._unsorted_lead(done, intent.related_keys)
         matchable = [r for key in intent.related_keys if key != CREATE_UNSORTED for r in done[key].refs]
-        if unsorted is not None and intent.customer is None and not matchable:
+        customer = intent.customer
+        if customer is not None and customer.kind == "deal" and not matchable:
+            unsorted = customer  # a number found only in «Неразобранное»: `/calls` cannot see its contact
+        if unsorted is not None and (customer is None or customer == unsorted) and not matchable:
             target = unsorted
             note = p.call_note_body(intent, params, responsible, int(target.id))
             self.client.post("/api/v4/leads/notes", [note])

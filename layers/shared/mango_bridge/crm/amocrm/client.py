@@ -7,7 +7,7 @@ to the error names the post-call workflow retries or parks on (no httpx exceptio
 | 204, empty body | (None: "nothing matched") |
 | 401 → refresh → 401 again; refresh refused; long-lived token refused | `BadSettings` |
 | 402 (account not paid) | `BadSettings` |
-| 429 | `CrmRateLimited` (`retry_after` from `Retry-After` when sent) |
+| 429 | with a `Retry-After` of at most 2 s: waited out and sent once more; else `CrmRateLimited` (`retry_after` from `Retry-After` when sent) |
 | 5xx, timeouts, connection errors, a 2xx that is not JSON | `CrmUnavailable` |
 | 400 / other 4xx (problem+json, `validation-errors`) | `CrmRejected`, with amoCRM's own words |
 """
@@ -27,6 +27,8 @@ from mango_bridge.crm.amocrm.tokens import REVOKED, Tokens, TokenStore, request_
 from mango_bridge.crm.errors import BadSettings, CrmError, CrmRejected, CrmUnavailable
 
 MAX_PAGE = 250
+MAX_LOCAL_WAIT = 2.0
+"""A `Retry-After` up to this is slept through in the client; a longer one goes back to the workflow."""
 LONG_LIVED_REFUSED = "the amoCRM long-lived token has expired or was revoked — issue a new one"
 
 
@@ -187,6 +189,21 @@ class AmoCrmClient:
         return self._outcome(response, where, expect)
 
     def _send(self, method: str, path: str, tokens: Tokens, params: Any, json: Any) -> httpx.Response:
+        """One request; a 429 that says how long to wait (`Retry-After`) holds every request to this
+        account that long, and a short wait is waited out here and the request sent once more.
+
+        amoCRM's docs name no header on its 429 and its PHP library reads none; an account (or a proxy
+        in front of it) that sends one is believed. Without it the 429 goes back to the workflow."""
+        response = self._send_once(method, path, tokens, params, json)
+        if response.status_code == 429:
+            wait = transport.header_number(response)
+            if wait is not None:
+                self.limiter.hold(wait)
+                if wait <= MAX_LOCAL_WAIT:
+                    response = self._send_once(method, path, tokens, params, json)
+        return response
+
+    def _send_once(self, method: str, path: str, tokens: Tokens, params: Any, json: Any) -> httpx.Response:
         self.limiter.acquire()
         with transport.failures("amoCRM", f"{method} {path}", self.base_url):
             return self._http.request(

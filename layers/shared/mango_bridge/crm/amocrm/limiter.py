@@ -54,6 +54,12 @@ class RateLimiter:
             self._theoretical = full_at + self.interval
             return send_at - now
 
+    def hold(self, seconds: float) -> None:
+        """amoCRM asked to wait (`Retry-After`): no request of this account goes before then."""
+        with self._lock:
+            until = self._clock() + max(0.0, seconds)
+            self._theoretical = max(self._theoretical or until, until)
+
     def acquire(self) -> None:
         wait = self.reserve()
         if wait > 0:

@@ -40,7 +40,7 @@ from mango_bridge.policy.intents import (
 from mango_bridge.settings.model import CrmKind
 
 OMNIDESK_CAPABILITIES = CAPABILITIES[CrmKind.OMNIDESK]
-MAX_CASE_PAGES = 5
+MAX_CASE_PAGES = 10
 
 
 class _Directory(Directory):
@@ -164,6 +164,13 @@ class OmnideskAdapter(AdapterBase):
         return [found[user_id] for user_id in sorted(found)]
 
     def _open_missed_cases(self, user_id: int, missed: int, handled: int | None) -> tuple[str, ...]:
+        """The user's open, unhandled missed-call cases of the calls channel, newest first.
+
+        `status[]`, `channel[]`, `page` and `limit` are documented filters of the case list; `user_id` is
+        not (laravel-omnidesk's FetchCaseList knows only status, channel, user_custom_id): it is sent
+        because it narrows the list where Omnidesk honours it, and every case is checked here on what
+        the list answers, so an account that ignores it still has the user's case found, only further
+        down the newest-first list (up to `MAX_CASE_PAGES` pages of 100)."""
         ids: list[int] = []
         for page in range(1, MAX_CASE_PAGES + 1):
             params = [
@@ -174,18 +181,24 @@ class OmnideskAdapter(AdapterBase):
                 ("limit", "100"),
             ]
             cases = p.listed(self.client.get("/api/cases.json", params), "case")
-            for case in cases:
-                labels = {int(label) for label in case.get("labels") or [] if str(label).isdigit()}
-                if (
-                    str(case.get("user_id")) == str(user_id)
-                    and case.get("status") == "open"
-                    and missed in labels
-                    and (handled is None or handled not in labels)
-                ):
-                    ids.append(int(case["case_id"]))
+            ids += [
+                int(case["case_id"]) for case in cases if self._is_open_missed(case, user_id, missed, handled)
+            ]
             if len(cases) < 100:
                 break
         return tuple(str(case_id) for case_id in sorted(set(ids), reverse=True))
+
+    def _is_open_missed(self, case: dict[str, Any], user_id: int, missed: int, handled: int | None) -> bool:
+        labels = {int(label) for label in case.get("labels") or [] if str(label).isdigit()}
+        return (
+            "case_id" in case
+            and str(case.get("user_id")) == str(user_id)
+            and case.get("status") == "open"
+            and str(case.get("channel") or self.channel) == self.channel
+            and not case.get("deleted")
+            and missed in labels
+            and (handled is None or handled not in labels)
+        )
 
     def _remember_phone(self, user_id: str, phone: str) -> None:
         if phone:

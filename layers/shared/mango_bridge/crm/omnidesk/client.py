@@ -6,6 +6,7 @@ parks on (no httpx exception ever escapes).
 |---|---|
 | 200/201 with JSON | (the JSON body) |
 | 401 (wrong e-mail or key, staff disabled) | `BadSettings` |
+| 403 saying «rate limit exceeded» | `CrmRateLimited`: throttling as the Ruby gem `omnidesk_api` reads it |
 | 403 (API off, no rights) | `BadSettings` |
 | 429 | `CrmRateLimited` (`retry_after` from the `retry_after` header) |
 | 5xx, timeouts, connection errors, a 2xx that is not JSON | `CrmUnavailable` |
@@ -19,6 +20,7 @@ comes back (`retry_after`): once it is spent the client waits briefly or, for a 
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,9 +50,25 @@ def error_text(body: Any) -> str:
     return " — ".join(words)
 
 
-def error_for(status: int, body: Any, where: str, retry_after: float | None = None) -> CrmError:
+RATE_LIMIT_WORDS = re.compile(r"rate[ _-]?limit[ _-]?exceeded", re.IGNORECASE)
+"""Throttling on a 403, as the Ruby gem `omnidesk_api` (`Error.error_for_403`) tells it from a refusal."""
+
+
+def is_throttled(status: int, raw_body: str) -> bool:
+    """Omnidesk's own docs name no status for an exceeded limit: 429 and a 403 whose body says «rate
+    limit exceeded» (JSON or not) are both taken as throttling, never as refused credentials."""
+    return status == 429 or (status == 403 and bool(RATE_LIMIT_WORDS.search(raw_body)))
+
+
+def error_for(
+    status: int, body: Any, where: str, retry_after: float | None = None, raw_body: str = ""
+) -> CrmError:
     said = error_text(body)
     said = f": {said}" if said else ""
+    if status == 403 and is_throttled(status, raw_body or said):
+        return CrmRateLimited(
+            f"Omnidesk {where}: too many requests (HTTP 403{said})", status=status, retry_after=retry_after
+        )
     if status == 401:
         return BadSettings(
             f"Omnidesk refused the staff e-mail or API key ({where}: HTTP 401{said})", status=status
@@ -136,6 +154,10 @@ class OmnideskClient:
                 follow_redirects=False,
             )
         self._note_allowance(response)
+        if is_throttled(response.status_code, response.text[:2000]):
+            wait = transport.header_number(response, "retry_after")
+            with self._lock:
+                self._spent_until = self._clock() + (wait if wait else 1.0)
         return self._outcome(response, where)
 
     @staticmethod
@@ -150,7 +172,9 @@ class OmnideskClient:
             raise CrmRejected(
                 f"Omnidesk {where}: redirected (HTTP {status}) — check the address", status=status
             )
-        raise error_for(status, body, where, transport.header_number(response, "retry_after"))
+        raise error_for(
+            status, body, where, transport.header_number(response, "retry_after"), response.text[:2000]
+        )
 
     def get(self, path: str, params: Any = None) -> Any:
         return self.request("GET", path, params=params)

@@ -15,9 +15,12 @@ from mango_bridge.policy.facts import CrmUser, EntityRef
 MISSED_LABEL = "Пропущенный звонок"
 """Marks a missed-call case (the red receiver of seed 003): the caller's next missed calls join it."""
 HANDLED_LABEL = "Перезвонили"
-"""Replaces the missed-call mark once a callback reached the caller (the receiver turns green, F37)."""
-DEFAULT_CHANNEL = "phone"
-"""The «Звонки» channel's code; an account whose calls channel has another code sets it in the secret."""
+"""Replaces the missed-call mark once a callback reached the caller and has its recording (the receiver
+turns green: F37, seed 003 п.13)."""
+DEFAULT_CHANNEL = "call"
+"""The «Звонки» channel's code. Omnidesk's channel filter lists `email, web, call, live_chat, …`
+(statistics docs, as copied by `palachX/laravel-omnidesk` docs/ru/api.md); an account whose calls
+channel has another code sets it in the secret (`"channel"`)."""
 
 
 def digits(text: Any) -> str:
