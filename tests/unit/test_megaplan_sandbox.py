@@ -114,11 +114,14 @@ def test_a_deal_starts_in_the_first_state_and_moves_by_transition(http: httpx.Cl
 def test_extra_fields_must_exist_before_they_are_written(http: httpx.Client) -> None:
     refused = http.post("/api/v3/contractorHuman", json={"firstName": "A", "Category183CustomFieldX": "1"})
     assert refused.status_code == 422
-    field = http.post(
-        "/api/v3/contractorExtraFields", json={"hrName": "ДКТ: client_id", "type": "StringField"}
+    (field,) = http.post(
+        "/api/v3/contractorHuman/extraFields/0",
+        json={"contentType": "StringField", "hrName": "ДКТ: client_id"},
     ).json()["data"]
     made = http.post("/api/v3/contractorHuman", json={"firstName": "A", field["name"]: "c1"}).json()["data"]
     assert made[field["name"]] == "c1"
+    assert get(http, "/api/v3/contractorHuman/extraFields", {}).json()["data"] == [field]
+    assert get(http, "/api/v3/contractorCompany/extraFields", {}).json()["data"] == []  # per kind
 
 
 def test_without_telephony_the_callinfo_routes_do_not_exist(mp: MegaplanSandbox, http: httpx.Client) -> None:
