@@ -380,6 +380,7 @@ class MegaplanAdapter(AdapterBase):
         contractor = next((r for r in clients if r.kind == "contact"), clients[0] if clients else None)
         stamp = p.marker(self._deal_key(intent))
         deal = self._our_deal(contractor, stamp)
+        found = deal is not None
         if deal is None:
             body = p.deal_body(
                 name=intent.name,
@@ -393,9 +394,18 @@ class MegaplanAdapter(AdapterBase):
         detail = f"created {self._describe(made)} in «{program.get('name')}»"
         if contractor is not None:
             detail += f" for {contractor.kind} {contractor.id}"
-        if state is not None:
+        if state is not None and (not found or self._untouched(deal, program_id)):
             detail += self._move(deal, state)
+        elif state is not None:
+            detail += f", already moved on to «{(deal.get('state') or {}).get('name')}»: left there"
         return Executed(key=intent.key, refs=(made,), detail=detail)
+
+    def _untouched(self, deal: dict[str, Any], program_id: str) -> bool:
+        """Whether our own deal, found again on a retry, is still where Megaplan starts it: only then
+        is moving it finishing our own write; once moved (by us or a manager) it is left alone."""
+        states = self.states(program_id)
+        current = deal.get("state") if isinstance(deal.get("state"), dict) else {}
+        return bool(states) and str(current.get("id")) == str(states[0].get("id"))
 
     def _deal_key(self, intent: CreateDeal) -> str:
         """What only this attempt's deal can carry: the account, the call and the intent. Without a
@@ -680,9 +690,10 @@ class MegaplanAdapter(AdapterBase):
     # -- connection check (F41) ------------------------------------------------------------------
 
     def check_connection(self) -> ConnectionCheck:
+        """Logs in, then asks read-only what this account allows, feature by feature (F41)."""
         try:
             employees = self.client.get("/api/v3/employee", {"limit": 1})
-            telephony = self.has_telephony()
+            route = self.call_route()
         except BadSettings as problem:
             if problem.status == 404:
                 return ConnectionCheck(
@@ -709,12 +720,55 @@ class MegaplanAdapter(AdapterBase):
                 ok=False,
                 message="Доступ запрещён: у пользователя интеграции нет прав на клиентов и сотрудников",
             )
-        how = (
-            "звонки сохраняются в телефонии Мегаплана"
-            if telephony
-            else "звонки сохраняются комментариями к клиентам"
-        )
         seen = "сотрудники доступны" if employees else "сотрудников не найдено"
+        features = [f"Звонки: {self._calls_feature(route)}", f"Поля клиентов: {self._fields_feature()}"]
         return ConnectionCheck(
-            ok=True, message=f"Подключение к Мегаплану установлено ({self.client.base_url}): {seen}, {how}"
+            ok=True,
+            message=f"Подключение к Мегаплану установлено ({self.client.base_url}): {seen}. "
+            + ". ".join(features)
+            + ".",
+        )
+
+    def _calls_feature(self, route: CallRoute) -> str:
+        if route == "history":
+            return "сохраняются в истории звонков телефонии Мегаплана"
+        if route == "callinfo":
+            return (
+                "сохраняются в телефонии Мегаплана (истории звонков в этой версии нет: завершённый звонок "
+                "может показаться сотруднику в виджете телефонии)"
+            )
+        return f"телефонии в этом Мегаплане нет, звонки сохраняются комментариями: {self._comments_feature()}"
+
+    def _comments_feature(self) -> str:
+        """Read-only: the comments of one client. Real accounts answer 500 there (borzov/megaplan-sdk)."""
+        try:
+            some = self.client.get("/api/v3/contractor", {"limit": 1})
+            client = next((c for c in some or [] if isinstance(c, dict) and c.get("id")), None)
+            if client is None:
+                return "к карточке клиента (проверить нельзя: клиентов ещё нет), а если Мегаплан их не примет — к сделке клиента"
+            self.client.get(f"/api/v3/contractor/{client['id']}/comments", {"limit": 1})
+        except (CrmUnavailable, CrmRejected) as problem:
+            if problem.status not in (500, *ABSENT):
+                return "проверить не удалось, попробуйте позже"
+            with self._directory.lock:
+                self._directory.client_comments = False
+            return (
+                "комментарии к клиентам Мегаплан не принимает, поэтому звонок пишется комментарием к сделке "
+                "клиента; у клиента без сделки звонок не сохранится"
+            )
+        return "к карточке клиента"
+
+    def _fields_feature(self) -> str:
+        try:
+            self.client.get(f"/api/v3/{p.PATH['contact']}/extraFields", {"limit": 1})
+        except (CrmUnavailable, CrmRejected) as problem:
+            if problem.status in ABSENT:
+                return (
+                    "дополнительные поля клиентов недоступны — номер линии («Указывать источник») и данные "
+                    "коллтрекинга сохранить не получится"
+                )
+            return "проверить не удалось, попробуйте позже"
+        return (
+            "дополнительные поля доступны — «Номер линии MANGO OFFICE» и поля «ДКТ: …» появятся при первом "
+            "звонке, которому они нужны"
         )
