@@ -369,11 +369,12 @@ class MegaplanStore:
             return out
 
     def search_companies(self, q: str | None) -> list[dict[str, Any]]:
-        """`GET /api/v3/contractorCompany/search` `{q}` (docs r2510): a collection of BaseEntity."""
+        """`GET /api/v3/contractorCompany/search` `{q}` (docs r2510: a collection of BaseEntity). Despite
+        its name it answers both kinds on a live account (megaplan-sdk 0.7.0 `contractors.search`:
+        «Both concrete search routes return both subtypes»)."""
         return [
             {"contentType": c["contentType"], "id": c["id"], "name": c.get("name", "")}
             for c in self.search(q)
-            if c["contentType"] == "ContractorCompany"
         ]
 
     # -- deals -----------------------------------------------------------------------------------
