@@ -476,18 +476,9 @@ def test_executed_refs_are_what_annotate_needs() -> None:
 
 
 def deal_intent(**overrides: Any) -> CreateDeal:
-    fields: dict[str, Any] = {
-        "key": "create_deal",
-        "reason": "repeat call",
-        "responsible_user_id": "8000002",
-        "name": "Постоянный Клиент",
-        "phone": NEW,
-        "program": "9000001",
-        "status": "9100001",
-        "customer": None,
-        "related_keys": (),
-    }
-    return CreateDeal(**{**fields, **overrides})
+    who = {"key": "create_deal", "reason": "repeat call", "responsible_user_id": "8000002", "phone": NEW}
+    what = {"name": "Постоянный Клиент", "program": "9000001", "status": "9100001", "customer": None}
+    return CreateDeal(**{**who, **what, "related_keys": (), **overrides})
 
 
 def test_repeat_deal_retry_finds_its_own_deal_by_marker_never_one_merely_alike(mp: MegaplanSandbox) -> None:
@@ -570,15 +561,15 @@ def test_extra_fields_are_per_kind_and_a_field_megaplan_refuses_does_not_cost_th
         raise Invalid(problem("Нет прав на настройку полей"), status=403)
 
     monkeypatch.setattr(mp.store, "add_extra_field", refuse)
-    company = CreateCompany(
-        key="create_company",
-        reason="t",
-        responsible_user_id="8000001",
-        name="ООО Ромашка",
-        phone="+74950001122",
-        source_line="74950000000",
+    company = {
+        "key": "create_company",
+        "kind": "create_company",
+        "name": "ООО Ромашка",
+        "phone": "+74950001122",
+    }
+    outcome = adapter.execute(
+        CreateCompany(**{**contact(source_line="74950000000").model_dump(), **company}), {}, {}
     )
-    outcome = adapter.execute(company, {}, {})
     assert outcome.refs and "add it in Megaplan's settings by hand" in outcome.detail
     assert any(c["contentType"] == "ContractorCompany" for c in mp.state()["contractors"])
 

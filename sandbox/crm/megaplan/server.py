@@ -31,6 +31,7 @@ DEFAULT_PASSWORD = "sandbox-megaplan-password"
 DEFAULT_TOKEN_TTL = 172_800
 MAX_LIMIT = 100
 PATHS = {"contractorHuman": "ContractorHuman", "contractorCompany": "ContractorCompany", "contractor": None}
+CLIENT_KIND = "<any(contractorHuman,contractorCompany):kind>"
 
 
 class MegaplanFault(OutageFault):
@@ -100,16 +101,8 @@ class MegaplanSandbox(LoopbackServer):
                 Rule("/api/v3/contractor/<id>/deals", endpoint="contractor_deals", methods=["GET"]),
                 # docs r2510: GET /api/v3/{contractorHuman|contractorCompany}/extraFields («Получить
                 # список полей для сущности»), POST …/extraFields/{id} («Создание нового поля»)
-                Rule(
-                    "/api/v3/<any(contractorHuman,contractorCompany):kind>/extraFields",
-                    endpoint="extra_fields",
-                    methods=["GET"],
-                ),
-                Rule(
-                    "/api/v3/<any(contractorHuman,contractorCompany):kind>/extraFields/<id>",
-                    endpoint="new_extra_field",
-                    methods=["POST"],
-                ),
+                Rule(f"/api/v3/{CLIENT_KIND}/extraFields", endpoint="extra_fields", methods=["GET"]),
+                Rule(f"/api/v3/{CLIENT_KIND}/extraFields/<id>", endpoint="new_extra_field", methods=["POST"]),
                 Rule(
                     "/api/v3/<any(contractorHuman,contractorCompany):kind>",
                     endpoint="create_contractor",

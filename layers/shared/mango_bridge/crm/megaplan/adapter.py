@@ -542,19 +542,8 @@ class MegaplanAdapter(AdapterBase):
             )
         user = next((u for u in self.users() if u.id == employee), None)
         content = p.call_comment(intent, provider_id, user.name if user else None, urls)
-        written = self._comment(client, provider_id, content)
-        if written is None:
-            return Executed(
-                key=intent.key,
-                refs=(client,),
-                detail=f"not logged: this Megaplan has no telephony objects, its comments on clients fail "
-                f"and {self._describe(client)} has no deal to comment on",
-            )
-        return Executed(
-            key=intent.key,
-            refs=(client,),
-            detail=f"call written as {written}" + (f" with {len(urls)} recording link(s)" if urls else ""),
-        )
+        links_note = f" with {len(urls)} recording link(s)" if urls else ""
+        return self._commented(intent.key, client, provider_id, content, "call written as {}" + links_note)
 
     def _call_info(
         self,
@@ -606,6 +595,18 @@ class MegaplanAdapter(AdapterBase):
             None,
         )
 
+    def _commented(self, key: str, client: EntityRef, stamp: str, content: str, said: str) -> Executed:
+        """`content` as a comment (see `_comment`), the outcome told by `said` (`{}` = where it went)."""
+        written = self._comment(client, stamp, content)
+        if written is None:
+            return Executed(
+                key=key,
+                refs=(client,),
+                detail=f"not logged: this Megaplan has no telephony objects, its comments on clients fail "
+                f"and {self._describe(client)} has no deal to comment on",
+            )
+        return Executed(key=key, refs=(client,), detail=said.format(written))
+
     def _comment(self, client: EntityRef, key: str, content: str) -> str | None:
         """A comment on the client's card; where the account fails those (real accounts answer 500,
         borzov/megaplan-sdk README) a comment on the client's latest open deal, else its latest deal.
@@ -654,15 +655,7 @@ class MegaplanAdapter(AdapterBase):
         transcript = [(phrase.name, phrase.text) for phrase in annotation.transcript]
         key = f"{self.entry_id}:{annotation.key}" if self.entry_id else f"{record.key}:{annotation.key}"
         content = p.annotation_comment(key, annotation.topics, transcript, annotation.quality_score)
-        written = self._comment(client, key, content)
-        if written is None:
-            return Executed(
-                key=annotation.key,
-                refs=(client,),
-                detail=f"not written: comments on clients fail on this Megaplan and {self._describe(client)} "
-                "has no deal to comment on",
-            )
-        return Executed(key=annotation.key, refs=(client,), detail=written)
+        return self._commented(annotation.key, client, key, content, "{}")
 
     # -- helpers ---------------------------------------------------------------------------------
 
