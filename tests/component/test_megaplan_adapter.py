@@ -598,3 +598,22 @@ def test_connection_check_answers_feature_by_feature(mp: MegaplanSandbox, adapte
     fresh = MegaplanAdapter(MegaplanClient(mp.url, Credentials(DEFAULT_LOGIN, DEFAULT_PASSWORD)))
     message = fresh.check_connection().message
     assert "телефонии в этом Мегаплане нет" in message and "комментарием к сделке" in message
+
+
+def test_a_list_refusing_the_extra_fields_is_asked_again_without_them(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """megaplan-sdk: list endpoints answer a `fields` name they do not know with 422."""
+    (known,) = mp.seed({"contractors": [{"firstName": "A", "phones": [NEW]}]})["contractors"]
+    customer = EntityRef(kind="contact", id=known)
+    first = adapter.execute(deal_intent(customer=customer), {}, {})
+    plain = mp._deals
+
+    def picky(request: Any, *, query: dict[str, Any], body: Any) -> Any:
+        if request.method == "GET" and "description" in (query.get("fields") or []):
+            raise Invalid(problem("Поле description не найдено", "fields"))
+        return plain(request, query=query, body=body)
+
+    monkeypatch.setattr(mp, "_deals", picky)
+    again = adapter.execute(deal_intent(customer=customer), {}, {})  # the same call, retried
+    assert again.refs == first.refs and len(mp.state()["deals"]) == 1

@@ -228,37 +228,35 @@ class MegaplanAdapter(AdapterBase):
     def _deals_of(self, contractor: dict[str, Any]) -> list[dict[str, Any]]:
         """The client's deals: `GET /api/v3/deal` with a `FilterTermRef` on `contractor` (value: a list
         of link entities, as borzov/megaplan-sdk's `field_ref().in_list()` sends it); an account that
-        refuses the filter is asked `GET /api/v3/contractor/{id}/deals` (RAML r2510)."""
-        query = {
-            "filter": {
-                "contentType": "TradeFilter",
-                "id": None,
-                "config": {
-                    "contentType": "FilterConfig",
-                    "termGroup": {
-                        "contentType": "FilterTermGroup",
-                        "join": "and",
-                        "terms": [
-                            {
-                                "contentType": "FilterTermRef",
-                                "field": "contractor",
-                                "comparison": "equals",
-                                "value": [p.link(contractor["contentType"], contractor["id"])],
-                            }
-                        ],
-                    },
-                },
-            },
-            "fields": ["name", "state", "program", "contractor", "description", "result"],
+        refuses the filter is asked `GET /api/v3/contractor/{id}/deals` (RAML r2510). List endpoints
+        answer an unknown `fields` name with 422 (megaplan-sdk), so each is tried with the extra fields
+        and then without (the marker is then read from the deal itself, openness from `state.type`)."""
+        term = {
+            "contentType": "FilterTermRef",
+            "field": "contractor",
+            "comparison": "equals",
+            "value": [p.link(contractor["contentType"], contractor["id"])],
         }
-        try:
-            return list(self.client.pages("/api/v3/deal", query))
-        except CrmRejected as problem:
-            if problem.status not in (*ABSENT, 422):
-                raise
-        return list(
-            self.client.pages(f"/api/v3/contractor/{contractor['id']}/deals", {"fields": query["fields"]})
-        )
+        group = {"contentType": "FilterTermGroup", "join": "and", "terms": [term]}
+        filter_ = {
+            "contentType": "TradeFilter",
+            "id": None,
+            "config": {"contentType": "FilterConfig", "termGroup": group},
+        }
+        base = ["name", "state", "program", "contractor"]
+        attempts = [
+            ("/api/v3/deal", {"filter": filter_, "fields": [*base, "description", "result"]}),
+            ("/api/v3/deal", {"filter": filter_, "fields": base}),
+            (f"/api/v3/contractor/{contractor['id']}/deals", {"fields": [*base, "description", "result"]}),
+            (f"/api/v3/contractor/{contractor['id']}/deals", {"fields": base}),
+        ]
+        for number, (path, query) in enumerate(attempts, start=1):
+            try:
+                return list(self.client.pages(path, query))
+            except CrmRejected as problem:
+                if problem.status not in (*ABSENT, 422) or number == len(attempts):
+                    raise
+        return []
 
     def _open_deals(self, contractor: dict[str, Any]) -> list[str]:
         if contractor.get("countActiveDeals") == 0:
