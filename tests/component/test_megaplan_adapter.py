@@ -24,6 +24,8 @@ from mango_bridge.policy.intents import (
 )
 from mango_bridge.policy.responsibles import first_usable_responsible
 from sandbox.crm.megaplan import DEFAULT_LOGIN, DEFAULT_PASSWORD, MegaplanSandbox
+from sandbox.crm.megaplan.server import envelope
+from sandbox.crm.megaplan.store import Invalid, problem
 
 ENTRY = "MToxMDE4NTg2OTkxOTowMDE="
 NEW = "+74951234567"
@@ -330,15 +332,16 @@ def test_call_is_a_finished_callinfo_with_every_recording_and_a_retry_adds_nothi
     }
     assert call["recordLinks"] == [LINKS["rec-1"].url, LINKS["rec-2"].url]
     assert call["timeFrom"] == "2023-11-14T22:13:20+00:00"
-    assert (
-        len(api_requests(mp, "GET", "/api/v3/callInfo")) == 3
-    )  # the probe once, then a look before each write
+    assert len(api_requests(mp, "GET", "/api/v3/callInfo/history")) == 1  # the probe, once
+    assert len(api_requests(mp, "GET", "/api/v3/callInfo/provider")) == 2  # a look before each write
+    assert len(api_requests(mp, "POST", "/api/v3/callInfo/history")) == 1
 
 
 def test_without_telephony_the_call_and_its_analytics_are_comments_on_the_client(
     mp: MegaplanSandbox, adapter: MegaplanAdapter
 ) -> None:
     mp.store.telephony = False
+    mp.store.contractor_comments = True  # as documented; real accounts answer 500 (see below)
     client = adapter.execute(contact(), {}, {})
     record = adapter.execute(log_call(related_keys=("create_contact",)), {"create_contact": client}, LINKS)
     adapter.execute(log_call(related_keys=("create_contact",)), {"create_contact": client}, LINKS)
@@ -467,3 +470,150 @@ def test_addresses_are_normalised() -> None:
 def test_executed_refs_are_what_annotate_needs() -> None:
     record = Executed(key="log_call:x", refs=(EntityRef(kind="company", id="5"),))
     assert record.refs[0].kind == "company"
+
+
+# -- what the v3 docs and real accounts say (docs/crm/megaplan.md, «Sources») ------------------------
+
+
+def deal_intent(**overrides: Any) -> CreateDeal:
+    who = {"key": "create_deal", "reason": "repeat call", "responsible_user_id": "8000002", "phone": NEW}
+    what = {"name": "Постоянный Клиент", "program": "9000001", "status": "9100001", "customer": None}
+    return CreateDeal(**{**who, **what, "related_keys": (), **overrides})
+
+
+def test_repeat_deal_retry_finds_its_own_deal_by_marker_never_one_merely_alike(mp: MegaplanSandbox) -> None:
+    (known,) = mp.seed({"contractors": [{"firstName": "Клиент", "lastName": "Постоянный", "phones": [NEW]}]})[
+        "contractors"
+    ]
+    customer = EntityRef(kind="contact", id=known)
+    client = MegaplanClient(mp.url, Credentials(DEFAULT_LOGIN, DEFAULT_PASSWORD))
+    base = MegaplanAdapter(client, sleep=lambda _: None)
+    first = base.for_call("entry-1").execute(deal_intent(customer=customer), {}, {})
+    mp.store.apply_transition(first.refs[0].id, mp.store.transitions[("9100001", "9100003")])  # won
+    again = base.for_call("entry-1").execute(deal_intent(customer=customer), {}, {})  # a lost answer
+    second = base.for_call("entry-2").execute(deal_intent(customer=customer), {}, {})  # the next call
+    deals = {d["id"]: d for d in mp.state()["deals"]}
+    assert again.refs == first.refs and second.refs != first.refs and len(deals) == 2
+    assert deals[first.refs[0].id]["state"]["id"] == "9100003"  # never reopened
+    assert "[mango:deal:" in deals[second.refs[0].id]["description"]
+    client.close()
+
+
+def test_an_account_without_the_call_history_gets_one_finished_callinfo(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter
+) -> None:
+    mp.store.call_history = False
+    client = adapter.execute(contact(), {}, {})
+    intent = log_call(related_keys=("create_contact",))
+    adapter.execute(intent, {"create_contact": client}, LINKS)
+    adapter.execute(intent, {"create_contact": client}, LINKS)
+    (call,) = mp.state()["calls"]
+    assert call["state"] == "finished"
+    assert len(api_requests(mp, "POST", "/api/v3/callInfo")) == 1
+    assert "истории звонков в этой версии нет" in adapter.check_connection().message
+
+
+def test_a_provider_lookup_answering_another_call_is_not_taken_for_ours(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = adapter.execute(contact(), {}, {})
+    adapter.execute(log_call(related_keys=("create_contact",)), {"create_contact": client}, LINKS)
+    (first,) = mp.state()["calls"]
+    monkeypatch.setattr(mp, "_call_by_provider", lambda *_, **__: envelope(first))  # ignores the id
+    other = log_call(key="log_call:leg-2", talk_leg_ids=("leg-2",), related_keys=("create_contact",))
+    adapter.execute(other, {"create_contact": client}, LINKS)
+    assert len(mp.state()["calls"]) == 2
+
+
+def test_client_comments_answering_500_fall_back_to_the_clients_deal(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter
+) -> None:
+    mp.store.telephony = False  # and client comments answer 500, as on real accounts (sandbox default)
+    (known,) = mp.seed({"contractors": [{"firstName": "A", "phones": [NEW]}]})["contractors"]
+    (_won, open_deal) = mp.seed(
+        {
+            "deals": [
+                {"contractor_id": known, "state_id": "9100003"},
+                {"contractor_id": known, "state_id": "9100002"},
+            ]
+        }
+    )["deals"]
+    customer = EntityRef(kind="contact", id=known)
+    record = adapter.execute(log_call(customer=customer), {}, LINKS)
+    adapter.execute(log_call(customer=customer), {}, LINKS)
+    (comment,) = mp.state()["comments"]
+    assert comment["subject"] == {"contentType": "Deal", "id": open_deal}
+    assert record.refs == (customer,) and f"deal {open_deal}" in record.detail
+    lonely = EntityRef(kind="contact", id=mp.seed({"contractors": [{"firstName": "B"}]})["contractors"][0])
+    nowhere = adapter.execute(log_call(customer=lonely, key="log_call:leg-9"), {}, LINKS)
+    assert "not logged" in nowhere.detail and "no deal" in nowhere.detail
+
+
+def test_extra_fields_are_per_kind_and_a_field_megaplan_refuses_does_not_cost_the_client(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter.execute(contact(source_line="74950000000"), {}, {})
+    (field,) = mp.store.fields_of("ContractorHuman")
+    assert field["hrName"] == "Номер линии MANGO OFFICE" and mp.store.fields_of("ContractorCompany") == []
+    assert api_requests(mp, "POST", "/api/v3/contractorHuman/extraFields/0")
+
+    def refuse(entity: str, data: dict[str, Any]) -> Any:
+        raise Invalid(problem("Нет прав на настройку полей"), status=403)
+
+    monkeypatch.setattr(mp.store, "add_extra_field", refuse)
+    company = {
+        "key": "create_company",
+        "kind": "create_company",
+        "name": "ООО Ромашка",
+        "phone": "+74950001122",
+    }
+    outcome = adapter.execute(
+        CreateCompany(**{**contact(source_line="74950000000").model_dump(), **company}), {}, {}
+    )
+    assert outcome.refs and "add it in Megaplan's settings by hand" in outcome.detail
+    assert any(c["contentType"] == "ContractorCompany" for c in mp.state()["contractors"])
+
+
+def test_a_refused_deal_filter_falls_back_to_the_clients_deals_route(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (known,) = mp.seed({"contractors": [{"firstName": "A", "phones": [NEW]}]})["contractors"]
+    (open_deal,) = mp.seed({"deals": [{"contractor_id": known, "state_id": "9100002"}]})["deals"]
+
+    def refuse(terms: Any) -> Any:
+        raise Invalid(problem("Фильтр не поддерживается", "filter"))
+
+    monkeypatch.setattr(mp.store, "deals_for", refuse)
+    monkeypatch.setattr(mp.store, "deals_of", lambda _id: [mp.store._deal_view(mp.store.deals[open_deal])])
+    assert adapter.facts(NEW).found[0].open_deal_ids == (open_deal,)
+    assert api_requests(mp, "GET", f"/api/v3/contractor/{known}/deals")
+
+
+def test_connection_check_answers_feature_by_feature(mp: MegaplanSandbox, adapter: MegaplanAdapter) -> None:
+    ok = adapter.check_connection()
+    assert "истории звонков" in ok.message and "дополнительные поля доступны" in ok.message
+    assert {r.method for r in mp.requests if "/auth/" not in r.path} == {"GET"}  # read-only
+    mp.store.telephony = False
+    mp.seed({"contractors": [{"firstName": "A"}]})
+    fresh = MegaplanAdapter(MegaplanClient(mp.url, Credentials(DEFAULT_LOGIN, DEFAULT_PASSWORD)))
+    message = fresh.check_connection().message
+    assert "телефонии в этом Мегаплане нет" in message and "комментарием к сделке" in message
+
+
+def test_a_list_refusing_the_extra_fields_is_asked_again_without_them(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """megaplan-sdk: list endpoints answer a `fields` name they do not know with 422."""
+    (known,) = mp.seed({"contractors": [{"firstName": "A", "phones": [NEW]}]})["contractors"]
+    customer = EntityRef(kind="contact", id=known)
+    first = adapter.execute(deal_intent(customer=customer), {}, {})
+    plain = mp._deals
+
+    def picky(request: Any, *, query: dict[str, Any], body: Any) -> Any:
+        if request.method == "GET" and "description" in (query.get("fields") or []):
+            raise Invalid(problem("Поле description не найдено", "fields"))
+        return plain(request, query=query, body=body)
+
+    monkeypatch.setattr(mp, "_deals", picky)
+    again = adapter.execute(deal_intent(customer=customer), {}, {})  # the same call, retried
+    assert again.refs == first.refs and len(mp.state()["deals"]) == 1

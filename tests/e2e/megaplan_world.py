@@ -60,8 +60,17 @@ def held_for(stack: dict[str, Any], number: str) -> dict[str, Any]:
     ids = {c["id"] for c in clients}
     deals = [d for d in state["deals"] if d.get("contractor") and d["contractor"]["id"] in ids]
     calls = [c for c in state["calls"] if digits(number) in (digits(c["fromPhone"]), digits(c["toPhone"]))]
-    comments = [c for c in state["comments"] if c["subject"]["id"] in ids]
-    return {"clients": clients, "deals": deals, "calls": calls, "comments": comments}
+    subjects = ids | {d["id"] for d in deals}
+    comments = [c for c in state["comments"] if c["subject"]["id"] in subjects]
+    call_ids = {c["id"] for c in calls}
+    widget = [e for e in state["widget_events"] if e["call"] in call_ids]
+    return {
+        "clients": clients,
+        "deals": deals,
+        "calls": calls,
+        "comments": comments,
+        "widget_events": widget,
+    }
 
 
 def seed_client(stack: dict[str, Any], number: str, **spec: Any) -> str:
@@ -85,3 +94,13 @@ def seed_deal(stack: dict[str, Any], client_id: str, state_id: str, program_id: 
         )
     answer.raise_for_status()
     return answer.json()["deals"][0]
+
+
+def move_deal(stack: dict[str, Any], deal_id: str, state_id: str) -> None:
+    """What an employee does in Megaplan between two calls: moves a deal along its program."""
+    with megaplan(stack) as mp:
+        token = mp.post("/_sandbox/tokens").json()["access_token"]
+        mp.headers["Authorization"] = f"Bearer {token}"
+        deal = mp.get(f"/api/v3/deal/{deal_id}").json()["data"]
+        (step,) = [t for t in deal["possibleTransitions"] if t["stateTo"]["id"] == state_id]
+        mp.post(f"/api/v3/deal/{deal_id}/applyTransition", json={"transition": step}).raise_for_status()

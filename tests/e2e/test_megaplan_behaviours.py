@@ -27,6 +27,7 @@ from tests.e2e.megaplan_world import (
     fresh_number,
     held_for,
     megaplan,
+    move_deal,
     register,
     seed_client,
     seed_deal,
@@ -109,6 +110,45 @@ def test_answered_call_from_a_new_number_creates_client_and_deal_named_in_the_te
     assert call["fromUser"]["id"] == client["id"] and employee(call, "toUser") == "8000001"
     assert len(call["recordLinks"]) == 1 and call["recordLinks"][0].startswith("http")
     assert client["callsCount"] == 1  # the call is on the client's card
+
+
+# -- calls (issue: CallInfo by provider id, the call history) -----------------------------------------
+
+
+def test_every_call_is_written_because_earlier_copies_are_looked_up_by_provider_id(
+    stack: dict[str, Any], admin: httpx.Client, main: str
+) -> None:
+    """`GET /api/v3/callInfo` documents only paging: a `providerId` filter there finds «an earlier
+    copy» of every call after the first. The lookup is `GET /api/v3/callInfo/provider`."""
+    first, second = fresh_number(), fresh_number()
+    landed(admin, main, play(stack, main, "incoming-answered", first, seed=320))
+    landed(admin, main, play(stack, main, "incoming-answered", second, seed=321))
+    assert len(held_for(stack, first)["calls"]) == 1
+    assert len(held_for(stack, second)["calls"]) == 1
+
+
+def test_finished_calls_go_to_the_call_history_and_never_pop_the_telephony_widget(
+    stack: dict[str, Any], admin: httpx.Client, main: str
+) -> None:
+    """`POST /api/v3/callInfo` «активирует виджет телефонии»; finished calls belong to
+    `POST /api/v3/callInfo/history` («Событие в виджет телефонии не передается»)."""
+    caller = fresh_number()
+    landed(admin, main, play(stack, main, "missed-group", caller, seed=322))
+    held = held_for(stack, caller)
+    (call,) = held["calls"]
+    assert call["state"] == "finished"
+    assert held["widget_events"] == []
+
+
+def test_new_client_is_created_by_the_employee_not_the_integration_user(
+    stack: dict[str, Any], admin: httpx.Client, main: str
+) -> None:
+    """Seed 001: «Создателем и ответственным в клиенте является сотрудник CRM, совершивший звонок»."""
+    callee = fresh_number()
+    landed(admin, main, play(stack, main, "outgoing", callee, seed=323, var="customer"))
+    (client,) = held_for(stack, callee)["clients"]
+    assert client["userCreated"] == {"contentType": "Employee", "id": "8000007"}  # ext 106, not Анна
+    assert responsibles(client) == ["8000007"]
 
 
 def test_missed_group_call_from_a_new_number_gets_the_group_responsible_and_a_service_deal(
@@ -223,6 +263,48 @@ def test_repeat_call_always_creates_a_deal_even_beside_an_open_one(
     assert new["manager"]["id"] == "8000002"  # the client's responsible
 
 
+def test_repeat_call_always_creates_a_new_deal_and_never_moves_the_old_one(
+    stack: dict[str, Any], admin: httpx.Client
+) -> None:
+    """Seed 004 «всегда создавать процесс»: a new deal on every repeat call. Repeat deals are named
+    after the client, so «a deal with the same name and program» is every earlier repeat deal, not a
+    lost answer of this one: reusing it moved the client's deal back to the first status."""
+    tenant = register(stack, admin, "mp-always-twice", repeat_settings("always"))
+    caller = fresh_number()
+    known = seed_client(stack, caller, responsible_ids=["8000002"])
+    landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=324))
+    (first,) = held_for(stack, caller)["deals"]
+    assert first["state"]["id"] == NEW_REQUEST
+    move_deal(stack, first["id"], NEGOTIATION)  # the manager works on it
+    landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=325))
+    deals = {d["id"]: d for d in held_for(stack, caller)["deals"]}
+    assert len(deals) == 2  # a new one
+    assert deals[first["id"]]["state"]["id"] == NEGOTIATION  # the old one not moved back
+    (new,) = [d for d in deals.values() if d["id"] != first["id"]]
+    assert (new["state"]["id"], new["contractor"]["id"]) == (NEW_REQUEST, known)
+
+
+def test_repeat_call_if_no_open_deal_never_reopens_a_won_one_and_creates_a_new_one(
+    stack: dict[str, Any], admin: httpx.Client
+) -> None:
+    """Seed 004 «если нет открытых»: the client's only deal (made by an earlier repeat call) was won,
+    so the next repeat call creates a new deal; the won one stays won."""
+    tenant = register(stack, admin, "mp-if-no-open-won", repeat_settings("if_no_open"))
+    caller = fresh_number()
+    seed_client(stack, caller)
+    landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=326))
+    (first,) = held_for(stack, caller)["deals"]
+    move_deal(stack, first["id"], WON)
+    landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=327))
+    deals = {d["id"]: d for d in held_for(stack, caller)["deals"]}
+    assert len(deals) == 2
+    assert deals[first["id"]]["state"]["id"] == WON  # not reopened
+    (new,) = [d for d in deals.values() if d["id"] != first["id"]]
+    assert new["state"]["id"] == NEW_REQUEST
+    landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=328))
+    assert len(held_for(stack, caller)["deals"]) == 2  # none beside the open one
+
+
 def test_repeat_call_creates_a_deal_only_if_the_client_has_no_open_one(
     stack: dict[str, Any], admin: httpx.Client
 ) -> None:
@@ -274,21 +356,36 @@ def without_telephony(stack: dict[str, Any]) -> Iterator[None]:
             mp.post("/_sandbox/config", json={"telephony": True}).raise_for_status()
 
 
-def test_without_telephony_objects_the_call_is_a_comment_on_the_clients_card(
+def test_without_telephony_the_call_is_a_comment_on_the_clients_deal_when_client_comments_fail(
     stack: dict[str, Any], admin: httpx.Client, without_telephony: None
 ) -> None:
+    """Comments on clients are documented but answer 500 on real accounts (borzov/megaplan-sdk README),
+    as in the sandbox: the call goes to the client's deal, whose comments work."""
     tenant = register(
-        stack, admin, "mp-comments", {"new_number": {"answered_incoming": {"create": ["contact"]}}}
+        stack,
+        admin,
+        "mp-comments",
+        {
+            "new_number": {
+                "answered_incoming": {
+                    "create": ["contact", "deal"],
+                    "deal_program": SALES,
+                    "deal_status": NEGOTIATION,
+                }
+            }
+        },
     )
     caller = fresh_number()
     landed(admin, tenant, play(stack, tenant, "incoming-answered", caller, seed=313))
     held = held_for(stack, caller)
     assert held["calls"] == []
+    (deal,) = held["deals"]
     (comment,) = held["comments"]
+    assert comment["subject"] == {"contentType": "Deal", "id": deal["id"]}
     assert "Входящий звонок" in comment["content"] and "Анна Смирнова" in comment["content"]
     assert 'href="http' in comment["content"]  # the recording link
     check = admin.post(f"/tenants/{tenant}/crm/check").json()
-    assert check["ok"] is True and "комментариями" in check["message"]
+    assert check["ok"] is True and "комментари" in check["message"]
 
 
 def test_connection_check_says_in_plain_words_that_the_password_is_wrong(

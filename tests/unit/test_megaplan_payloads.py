@@ -63,6 +63,7 @@ def test_a_new_person_carries_the_whole_auto_name_phone_and_responsible() -> Non
             {"contentType": "ContactInfo", "type": "phone", "value": "+74951234567", "isMain": True}
         ],
         "responsibles": [{"contentType": "Employee", "id": "8000001"}],
+        "userCreated": {"contentType": "Employee", "id": "8000001"},
         "Category183CustomFieldX": "74950000000",
     }
 

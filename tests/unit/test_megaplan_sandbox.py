@@ -114,11 +114,14 @@ def test_a_deal_starts_in_the_first_state_and_moves_by_transition(http: httpx.Cl
 def test_extra_fields_must_exist_before_they_are_written(http: httpx.Client) -> None:
     refused = http.post("/api/v3/contractorHuman", json={"firstName": "A", "Category183CustomFieldX": "1"})
     assert refused.status_code == 422
-    field = http.post(
-        "/api/v3/contractorExtraFields", json={"hrName": "ДКТ: client_id", "type": "StringField"}
+    (field,) = http.post(
+        "/api/v3/contractorHuman/extraFields/0",
+        json={"contentType": "StringField", "hrName": "ДКТ: client_id"},
     ).json()["data"]
     made = http.post("/api/v3/contractorHuman", json={"firstName": "A", field["name"]: "c1"}).json()["data"]
     assert made[field["name"]] == "c1"
+    assert get(http, "/api/v3/contractorHuman/extraFields", {}).json()["data"] == [field]
+    assert get(http, "/api/v3/contractorCompany/extraFields", {}).json()["data"] == []  # per kind
 
 
 def test_without_telephony_the_callinfo_routes_do_not_exist(mp: MegaplanSandbox, http: httpx.Client) -> None:
@@ -133,3 +136,81 @@ def test_faults_answer_before_the_account(mp: MegaplanSandbox, http: httpx.Clien
     assert http.get("/api/v3/employee").status_code == 200
     http.post("/_sandbox/faults", json={"expire_tokens": True})
     assert http.get("/api/v3/employee").status_code == 401
+
+
+def test_sandbox_serves_what_the_sdk_uses_company_search_client_deals_and_a_one_object_filter_value(
+    mp: MegaplanSandbox, http: httpx.Client
+) -> None:
+    """borzov/megaplan-sdk: `contractorCompany/search` (docs r2510), `contractor/{id}/deals`
+    (`get_deals`) and a `FilterTermRef` whose `value` is one link entity (README) — an HTML 500 before."""
+    made = mp.seed(
+        {
+            "contractors": [
+                {"contentType": "ContractorCompany", "name": "ООО Ромашка"},
+                {"firstName": "Ромашка", "lastName": "Иванова"},
+            ]
+        }
+    )["contractors"]
+    company, person = made
+    (deal,) = mp.seed({"deals": [{"contractor_id": company, "state_id": "9100002"}]})["deals"]
+    found = get(http, "/api/v3/contractorCompany/search", {"q": "Ромашка"}).json()["data"]
+    assert [(f["contentType"], f["id"]) for f in found] == [  # both kinds, as on a live account
+        ("ContractorCompany", company),
+        ("ContractorHuman", person),
+    ]
+    assert [d["id"] for d in get(http, f"/api/v3/contractor/{company}/deals", {}).json()["data"]] == [deal]
+    assert get(http, f"/api/v3/contractor/{person}/deals", {}).json()["data"] == []
+    link = {"contentType": "ContractorCompany", "id": company}
+    for value in (link, [link]):
+        term = {"contentType": "FilterTermRef", "field": "contractor", "comparison": "equals", "value": value}
+        query = {"filter": {"contentType": "TradeFilter", "config": {"termGroup": {"terms": [term]}}}}
+        answer = get(http, "/api/v3/deal", query)
+        assert answer.status_code == 200 and [d["id"] for d in answer.json()["data"]] == [deal]
+    term = {"contentType": "FilterTermRef", "field": "contractor", "value": "x"}
+    bad = get(http, "/api/v3/deal", {"filter": {"config": {"termGroup": {"terms": [term]}}}})
+    assert bad.status_code == 422 and bad.json()["meta"]["errors"]
+
+
+def test_calls_follow_the_docs_history_is_finished_and_silent_provider_id_finds_the_latest(
+    mp: MegaplanSandbox, http: httpx.Client
+) -> None:
+    """docs r2510 «Телефония. Звонок»: `GET /callInfo` pages only (a `providerId` there is ignored);
+    `/callInfo/provider` finds by provider id; `/callInfo/history` takes an array, writes finished calls
+    and sends nothing to the widget, while `POST /callInfo` activates it."""
+    live = http.post("/api/v3/callInfo", json={"providerId": "p-live", "fromPhone": "+74951", "type": "in"})
+    assert live.json()["data"]["state"] == "calling"
+    history = http.post(
+        "/api/v3/callInfo/history", json=[{"providerId": "p-done", "fromPhone": "+74952", "type": "miss"}]
+    ).json()["data"]
+    assert [(c["providerId"], c["state"]) for c in history] == [("p-done", "finished")]
+    assert [e["call"] for e in mp.state()["widget_events"]] == [live.json()["data"]["id"]]
+    listed = get(http, "/api/v3/callInfo", {"providerId": "p-done"}).json()["data"]
+    assert len(listed) == 2  # not filtered
+    by_provider = get(http, "/api/v3/callInfo/provider", {"providerId": "p-done"}).json()["data"]
+    assert by_provider["id"] == history[0]["id"]
+    assert get(http, "/api/v3/callInfo/provider", {"providerId": "nope"}).status_code == 404
+    assert get(http, "/api/v3/callInfo/provider", {}).status_code == 422
+    again = http.post("/api/v3/callInfo/history", json=[{"providerId": "p-done", "fromPhone": "+74952"}])
+    assert again.json()["data"][0]["id"] == history[0]["id"]  # «создаются или обновляются»
+    http.post(f"{mp.url}/_sandbox/config", json={"call_history": False})
+    assert get(http, "/api/v3/callInfo/history", {}).status_code == 404
+
+
+def test_client_comments_answer_500_as_on_real_accounts_deal_comments_work(
+    mp: MegaplanSandbox, http: httpx.Client
+) -> None:
+    (client,) = mp.seed({"contractors": [{"firstName": "A"}]})["contractors"]
+    (deal,) = mp.seed({"deals": [{"contractor_id": client}]})["deals"]
+    assert http.post(f"/api/v3/contractor/{client}/comments", json={"content": "x"}).status_code == 500
+    assert get(http, f"/api/v3/contractorHuman/{client}/comments", {}).status_code == 500
+    assert http.post(f"/api/v3/deal/{deal}/comments", json={"content": "x"}).status_code == 200
+    http.post(f"{mp.url}/_sandbox/config", json={"contractor_comments": True})
+    assert http.post(f"/api/v3/contractor/{client}/comments", json={"content": "x"}).status_code == 200
+
+
+def test_a_client_keeps_the_creator_it_was_given(http: httpx.Client) -> None:
+    body = {"firstName": "A", "userCreated": {"contentType": "Employee", "id": "8000003"}}
+    made = http.post("/api/v3/contractorHuman", json=body).json()["data"]
+    assert made["userCreated"] == {"contentType": "Employee", "id": "8000003"}
+    plain = http.post("/api/v3/contractorHuman", json={"firstName": "B"}).json()["data"]
+    assert plain["userCreated"]["id"] == "8000001"  # the integration user

@@ -31,6 +31,7 @@ DEFAULT_PASSWORD = "sandbox-megaplan-password"
 DEFAULT_TOKEN_TTL = 172_800
 MAX_LIMIT = 100
 PATHS = {"contractorHuman": "ContractorHuman", "contractorCompany": "ContractorCompany", "contractor": None}
+CLIENT_KIND = "<any(contractorHuman,contractorCompany):kind>"
 
 
 class MegaplanFault(OutageFault):
@@ -94,6 +95,14 @@ class MegaplanSandbox(LoopbackServer):
                 Rule("/api/v3/program", endpoint="programs", methods=["GET"]),
                 Rule("/api/v3/program/<id>/states", endpoint="states", methods=["GET"]),
                 Rule("/api/v3/contractor", endpoint="contractors", methods=["GET", "POST"]),
+                # docs r2510 «Клиент-компания»: GET /api/v3/contractorCompany/search {q} → BaseEntity[]
+                Rule("/api/v3/contractorCompany/search", endpoint="company_search", methods=["GET"]),
+                # RAML r2510 (borzov/megaplan-sdk MISSING_ENDPOINTS_REPORT §1.2, get_deals)
+                Rule("/api/v3/contractor/<id>/deals", endpoint="contractor_deals", methods=["GET"]),
+                # docs r2510: GET /api/v3/{contractorHuman|contractorCompany}/extraFields («Получить
+                # список полей для сущности»), POST …/extraFields/{id} («Создание нового поля»)
+                Rule(f"/api/v3/{CLIENT_KIND}/extraFields", endpoint="extra_fields", methods=["GET"]),
+                Rule(f"/api/v3/{CLIENT_KIND}/extraFields/<id>", endpoint="new_extra_field", methods=["POST"]),
                 Rule(
                     "/api/v3/<any(contractorHuman,contractorCompany):kind>",
                     endpoint="create_contractor",
@@ -109,11 +118,15 @@ class MegaplanSandbox(LoopbackServer):
                     endpoint="comments",
                     methods=["GET", "POST"],
                 ),
-                Rule("/api/v3/contractorExtraFields", endpoint="extra_fields", methods=["GET", "POST"]),
                 Rule("/api/v3/deal", endpoint="deals", methods=["GET", "POST"]),
                 Rule("/api/v3/deal/<id>", endpoint="deal", methods=["GET", "POST"]),
                 Rule("/api/v3/deal/<id>/applyTransition", endpoint="transition", methods=["POST"]),
+                # docs r2510 «Телефония. Звонок»: GET /callInfo (paging only), POST /callInfo (creates
+                # and activates the telephony widget), GET|POST /callInfo/provider {providerId},
+                # GET|POST /callInfo/history (an array of finished CallInfo, no widget event)
                 Rule("/api/v3/callInfo", endpoint="calls", methods=["GET", "POST"]),
+                Rule("/api/v3/callInfo/provider", endpoint="call_by_provider", methods=["GET", "POST"]),
+                Rule("/api/v3/callInfo/history", endpoint="call_history", methods=["GET", "POST"]),
                 Rule("/api/v3/callInfo/<id>", endpoint="call", methods=["GET", "POST"]),
                 Rule("/_sandbox/state", endpoint="ctl_state", methods=["GET"]),
                 Rule("/_sandbox/reset", endpoint="ctl_reset", methods=["POST"]),
@@ -275,11 +288,14 @@ class MegaplanSandbox(LoopbackServer):
         self.requests.append(LoggedRequest(request.method, request.path, query, body, status, fault))
 
     @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
+    def _body(request: Request) -> Any:
+        """A JSON object; `POST /api/v3/callInfo/history` alone takes an array (docs r2510)."""
         try:
             body = json.loads(request.get_data() or b"{}")
         except ValueError:
             raise Invalid(problem("Тело запроса должно быть JSON")) from None
+        if isinstance(body, list) and request.path.rstrip("/").endswith("/callInfo/history"):
+            return body
         if not isinstance(body, dict):
             raise Invalid(problem("Тело запроса должно быть JSON-объектом"))
         return body
@@ -290,6 +306,12 @@ class MegaplanSandbox(LoopbackServer):
         with self._auth_lock:
             expires = self._tokens.get(str(token)) if token else None
         return expires is not None and self.clock() < expires
+
+    def _query_str(self, query: dict[str, Any]) -> str | None:
+        q = query.get("q")
+        if q is not None and not isinstance(q, str):
+            raise Invalid(problem("q должен быть строкой", "q"))
+        return q
 
     def _author(self) -> str | None:
         """Everything the bridge writes is authored by the integration's user (Анна in the sandbox)."""
@@ -365,11 +387,14 @@ class MegaplanSandbox(LoopbackServer):
     def _contractors(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
         if request.method == "POST":
             return error(405, "Клиента создают через /api/v3/contractorHuman или /api/v3/contractorCompany")
-        q = query.get("q")
-        if q is not None and not isinstance(q, str):
-            raise Invalid(problem("q должен быть строкой", "q"))
-        found = [self.store.in_collection(c) for c in self.store.search(q)]
+        found = [self.store.in_collection(c) for c in self.store.search(self._query_str(query))]
         return self._page(found, query)
+
+    def _company_search(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
+        return self._page(self.store.search_companies(self._query_str(query)), query)
+
+    def _contractor_deals(self, request: Request, *, query: dict[str, Any], body: Any, id: str) -> Response:
+        return self._page(self.store.deals_of(id), query)
 
     def _create_contractor(
         self, request: Request, *, query: dict[str, Any], body: Any, kind: str
@@ -396,16 +421,23 @@ class MegaplanSandbox(LoopbackServer):
         subject = self.store.deals.get(id) if kind == "deal" else self.store.contractors.get(id)
         if subject is None or (PATHS.get(kind) and subject["contentType"] != PATHS[kind]):
             return error(404, f"Сущность {id} не найдена")
+        if kind != "deal" and not self.store.contractor_comments:
+            # borzov/megaplan-sdk README «Комментарии контрагентов»: «API возвращает ошибку 500 при
+            # попытке получить или создать комментарии для контрагентов» (on real accounts)
+            return error(500, "Internal server error")
         if request.method == "POST":
             at = datetime.fromtimestamp(self.clock(), UTC).isoformat()
             return envelope(self.store.add_comment(subject, body, author=self._author(), at=at))
         mine = [c for c in self.store.comments if c["subject"]["id"] == id]
         return self._page(mine, query)
 
-    def _extra_fields(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
-        if request.method == "POST":
-            return envelope(self.store.add_extra_field(body))
-        return envelope(list(self.store.extra_fields))
+    def _extra_fields(self, request: Request, *, query: dict[str, Any], body: Any, kind: str) -> Response:
+        return self._page(self.store.fields_of(PATHS[kind] or ""), query)
+
+    def _new_extra_field(
+        self, request: Request, *, query: dict[str, Any], body: Any, kind: str, id: str
+    ) -> Response:
+        return envelope(self.store.add_extra_field(PATHS[kind] or "", body))
 
     def _deals(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
         if request.method == "POST":
@@ -435,10 +467,31 @@ class MegaplanSandbox(LoopbackServer):
             raise NotFound()
         if request.method == "POST":
             return envelope(self.store.create_call(body))
+        # docs r2510 list only paging parameters here: anything else (`providerId`) is ignored
         calls = sorted(self.store.calls.values(), key=lambda c: int(c["id"]))
-        if "providerId" in query:
-            calls = [c for c in calls if c["providerId"] == query["providerId"]]
         return self._page(calls, query)
+
+    def _call_by_provider(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
+        if not self.store.telephony:
+            raise NotFound()
+        source = body if request.method == "POST" else query
+        provider_id = source.get("providerId")
+        if provider_id in (None, ""):
+            raise Invalid(problem("providerId обязателен", "providerId"))
+        call = self.store.call_by_provider(provider_id)
+        if call is None:
+            return error(404, f"Звонок с providerId {provider_id} не найден")
+        if request.method == "POST":  # «редактироваться будет самый последний звонок»
+            return self._call(request, query=query, body=body, id=call["id"])
+        return envelope(call)
+
+    def _call_history(self, request: Request, *, query: dict[str, Any], body: Any) -> Response:
+        if not (self.store.telephony and self.store.call_history):
+            raise NotFound()
+        if request.method == "POST":
+            return envelope(self.store.record_history(body))
+        calls = sorted(self.store.calls.values(), key=lambda c: int(c["id"]))
+        return self._page([c for c in calls if c["state"] == "finished"], query)
 
     def _call(self, request: Request, *, query: dict[str, Any], body: Any, id: str) -> Response:
         if not self.store.telephony:
@@ -446,10 +499,11 @@ class MegaplanSandbox(LoopbackServer):
         call = self.store.calls.get(id)
         if call is None:
             return error(404, f"Звонок {id} не найден")
-        if request.method == "POST":
+        if request.method == "POST":  # «при этом событие передается в виджет телефонии»
             for name in ("state", "recordLinks", "timeTo"):
                 if name in body:
                     call[name] = body[name]
+            self.store.widget_events.append({"call": call["id"], "state": call["state"]})
         return envelope(call)
 
     # -- control ---------------------------------------------------------------------------------
@@ -481,9 +535,20 @@ class MegaplanSandbox(LoopbackServer):
         spec = request.get_json(silent=True) or {}
         if "telephony" in spec:
             self.store.telephony = bool(spec["telephony"])
+        if "call_history" in spec:
+            self.store.call_history = bool(spec["call_history"])
+        if "contractor_comments" in spec:
+            self.store.contractor_comments = bool(spec["contractor_comments"])
         if "token_ttl" in spec:
             self.token_ttl = int(spec["token_ttl"])
-        return self._json({"telephony": self.store.telephony, "token_ttl": self.token_ttl})
+        return self._json(
+            {
+                "telephony": self.store.telephony,
+                "call_history": self.store.call_history,
+                "contractor_comments": self.store.contractor_comments,
+                "token_ttl": self.token_ttl,
+            }
+        )
 
     def _ctl_tokens(self, request: Request) -> Response:
         return self._json(self.issue_token())

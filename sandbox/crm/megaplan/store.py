@@ -31,7 +31,8 @@ CONTACT_INFO_TYPES = frozenset(
 )
 CALL_TYPES = frozenset({"unknown", "in", "out", "miss", "fail"})
 CALL_STATES = frozenset({"unknown", "calling", "talking", "finished", "hold"})
-FIELD_TYPES = frozenset({"StringField", "NumberField", "DateField", "BoolField"})
+FIELD_TYPES = frozenset({"StringField", "IntegerField", "FloatField", "DateField", "BoolField"})
+"""Extra field entities are typed by their `contentType` (RAML r2510: `StringField`, `IntegerField`, …)."""
 EXTRA_FIELD_KEY = re.compile(r"^Category\d+CustomField\w+$")
 CONTRACTOR_CATEGORY = 183
 """Megaplan names a client's extra fields `Category183CustomField<Name>`."""
@@ -116,7 +117,15 @@ class MegaplanStore:
             self.comments: list[dict[str, Any]] = []
             self.calls: dict[str, dict[str, Any]] = {}
             self.extra_fields: list[dict[str, Any]] = []
+            self.widget_events: list[dict[str, Any]] = []
+            """What `POST /api/v3/callInfo[/{id}]` would have shown in an employee's telephony widget."""
             self.telephony = True
+            self.call_history = True
+            """`/api/v3/callInfo/history` exists (docs r2510); off = an older instance with only
+            `/api/v3/callInfo` (an assumption the connection check probes for)."""
+            self.contractor_comments = False
+            """Comments on clients answer 500 on real accounts (borzov/megaplan-sdk README, «Известные
+            ограничения API»); on = the documented behaviour."""
 
     def next_id(self) -> str:
         return str(next(self._ids))
@@ -170,15 +179,22 @@ class MegaplanStore:
 
     # -- extra fields ----------------------------------------------------------------------------
 
-    def add_extra_field(self, data: dict[str, Any]) -> dict[str, Any]:
+    def fields_of(self, entity: str) -> list[dict[str, Any]]:
+        """`GET /api/v3/{contractorHuman|contractorCompany}/extraFields`: each kind has its own fields."""
+        with self.lock:
+            return [f for f in self.extra_fields if f["targetEntity"] == entity]
+
+    def add_extra_field(self, entity: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """`POST /api/v3/{kind}/extraFields/{id}` («Создание нового поля»): the body is a field entity
+        typed by its `contentType`; the answer is the kind's fields (docs r2510: «Тип ответа: Коллекция»)."""
         with self.lock:
             hr_name = str(data.get("hrName") or "").strip()
             if not hr_name:
                 raise Invalid(problem("Название поля обязательно", "hrName"))
-            field_type = data.get("type") or "StringField"
+            field_type = data.get("contentType") or data.get("type") or "StringField"
             if field_type not in FIELD_TYPES:
-                raise Invalid(problem(f"Неизвестный тип поля {field_type!r}", "type"))
-            if any(f["hrName"] == hr_name for f in self.extra_fields):
+                raise Invalid(problem(f"Неизвестный тип поля {field_type!r}", "contentType"))
+            if any(f["hrName"] == hr_name for f in self.fields_of(entity)):
                 raise Invalid(problem(f"Поле «{hr_name}» уже существует", "hrName"))
             base = f"Category{CONTRACTOR_CATEGORY}CustomField{_translit(hr_name)}"
             name, n = base, 1
@@ -186,16 +202,18 @@ class MegaplanStore:
                 n += 1
                 name = f"{base}{n}"
             field = {
-                "contentType": "ContractorExtraField",
+                "contentType": field_type,
+                "id": self.next_id(),
                 "name": name,
                 "hrName": hr_name,
                 "type": field_type,
+                "targetEntity": entity,
             }
             self.extra_fields.append(field)
-            return field
+            return self.fields_of(entity)
 
-    def _extra(self, data: dict[str, Any]) -> dict[str, Any]:
-        known = {f["name"] for f in self.extra_fields}
+    def _extra(self, entity: str, data: dict[str, Any]) -> dict[str, Any]:
+        known = {f["name"] for f in self.fields_of(entity)}
         out: dict[str, Any] = {}
         errors = []
         for key, value in data.items():
@@ -258,9 +276,10 @@ class MegaplanStore:
             self._apply_contractor(entity, data, creating=True)
             if not entity.get("responsibles") and author:
                 entity["responsibles"] = self._responsibles([{"contentType": "Employee", "id": author}])
+            creator = self._creator(data.get("userCreated"), author)
             entity.update(
                 {
-                    "userCreated": {"contentType": "Employee", "id": author} if author else None,
+                    "userCreated": creator,
                     "callsCount": 0,
                     "countDeals": 0,
                     "countActiveDeals": 0,
@@ -269,6 +288,17 @@ class MegaplanStore:
             )
             self.contractors[entity["id"]] = entity
             return entity
+
+    def _creator(self, given: Any, author: str | None) -> dict[str, Any] | None:
+        """`userCreated` (RAML r2510 ContractorHuman/ContractorCompany, not marked read-only): an
+        employee given on creation is kept (an assumption: unconfirmed on a live account); otherwise
+        the user who wrote the request."""
+        if isinstance(given, dict) and given.get("contentType") == "Employee":
+            employee = self.employee(given.get("id"))
+            if employee is None:
+                raise Invalid(problem(f"Сотрудник {given.get('id')} не найден", "userCreated"))
+            return {"contentType": "Employee", "id": employee["id"]}
+        return {"contentType": "Employee", "id": author} if author else None
 
     def _apply_contractor(self, entity: dict[str, Any], data: dict[str, Any], *, creating: bool) -> None:
         human = entity["contentType"] == "ContractorHuman"
@@ -304,7 +334,7 @@ class MegaplanStore:
         for name in ("description", "position", "advertisingWay"):
             if name in data:
                 entity[name] = data[name]
-        entity.update(self._extra(data))
+        entity.update(self._extra(entity["contentType"], data))
 
     def update_contractor(
         self, content_type: str | None, entity_id: str, data: dict[str, Any]
@@ -338,10 +368,20 @@ class MegaplanStore:
                     out.append(c)
             return out
 
+    def search_companies(self, q: str | None) -> list[dict[str, Any]]:
+        """`GET /api/v3/contractorCompany/search` `{q}` (docs r2510: a collection of BaseEntity). Despite
+        its name it answers both kinds on a live account (megaplan-sdk 0.7.0 `contractors.search`:
+        «Both concrete search routes return both subtypes»)."""
+        return [
+            {"contentType": c["contentType"], "id": c["id"], "name": c.get("name", "")}
+            for c in self.search(q)
+        ]
+
     # -- deals -----------------------------------------------------------------------------------
 
     def _deal_view(self, deal: dict[str, Any]) -> dict[str, Any]:
         state = deal["state"]
+        deal["result"] = state["type"]  # RAML r2510 Deal.result: active / positive / negative
         deal["possibleTransitions"] = [
             {
                 "contentType": "ProgramTransition",
@@ -400,6 +440,8 @@ class MegaplanStore:
                 deal["manager"] = {**link(manager), "name": manager["name"]}
             if "name" in data:
                 deal["name"] = str(data["name"])
+            if "description" in data:
+                deal["description"] = str(data["description"] or "")
             return self._deal_view(deal)
 
     def apply_transition(self, deal_id: str, transition: Any) -> dict[str, Any]:
@@ -425,8 +467,19 @@ class MegaplanStore:
             c["countDeals"] = len(mine)
             c["countActiveDeals"] = sum(1 for d in mine if d["state"]["type"] == "active")
 
+    def deals_of(self, contractor_id: str) -> list[dict[str, Any]]:
+        """`GET /api/v3/contractor/{id}/deals` (RAML r2510, used by borzov/megaplan-sdk get_deals)."""
+        with self.lock:
+            if contractor_id not in self.contractors:
+                raise Invalid(problem(f"Клиент {contractor_id} не найден"), status=404)
+            return self.deals_for(
+                [{"field": "contractor", "comparison": "equals", "value": {"id": contractor_id}}]
+            )
+
     def deals_for(self, terms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Deals matching `FilterTermRef` terms (contractor / program / state, equals / not_equals)."""
+        """Deals matching filter terms on contractor / program / state / manager (equals / not_equals).
+        A term's `value` is a list of link entities (borzov/megaplan-sdk `field_ref().in_list()`) or one
+        link entity (its README: `.field("contractor").equals({"contentType": …, "id": …})`)."""
         with self.lock:
             out = []
             for deal in sorted(self.deals.values(), key=lambda d: int(d["id"])):
@@ -440,7 +493,11 @@ class MegaplanStore:
         if field not in ("contractor", "program", "state", "manager"):
             raise Invalid(problem(f"Фильтр по полю {field!r} не поддерживается", "filter"))
         value = deal.get(field) or {}
-        wanted = {str((v or {}).get("id")) for v in term.get("value") or []}
+        given = term.get("value")
+        items = given if isinstance(given, list) else [given]
+        if not all(isinstance(v, dict) and "id" in v for v in items):
+            raise Invalid(problem("value: ожидается линк-сущность или их коллекция", "filter"))
+        wanted = {str(v["id"]) for v in items}
         holds = str(value.get("id")) in wanted
         return holds if comparison == "equals" else not holds
 
@@ -474,7 +531,10 @@ class MegaplanStore:
             return {"contentType": kind, "id": ident}
         raise Invalid(problem(f"Сущность {kind}#{ident} не найдена", field))
 
-    def create_call(self, data: dict[str, Any]) -> dict[str, Any]:
+    def create_call(self, data: dict[str, Any], *, widget: bool = True) -> dict[str, Any]:
+        """`POST /api/v3/callInfo` (docs r2510): «Создание сущности звонка, при этом у пользователя
+        активируется виджет телефонии» — recorded in `widget_events`; `/callInfo/history` passes
+        `widget=False` («Событие в виджет телефонии не передается»)."""
         with self.lock:
             errors = []
             kind = data.get("type", "unknown")
@@ -508,7 +568,36 @@ class MegaplanStore:
             }
             self.calls[call["id"]] = call
             self._count_calls()
+            if widget:
+                self.widget_events.append({"call": call["id"], "state": state})
             return call
+
+    def call_by_provider(self, provider_id: Any) -> dict[str, Any] | None:
+        """`GET /api/v3/callInfo/provider` `{providerId}`: the latest call with that id."""
+        with self.lock:
+            mine = [c for c in self.calls.values() if c["providerId"] == provider_id]
+            return max(mine, key=lambda c: int(c["id"])) if mine else None
+
+    def record_history(self, items: Any) -> list[dict[str, Any]]:
+        """`POST /api/v3/callInfo/history` (docs r2510): «передается массив CallInfo, сущности создаются
+        или обновляются в завершённом статусе». Which existing call is «updated» is not documented; the
+        sandbox takes the one with the same `providerId` (an assumption)."""
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise Invalid(problem("Ожидается коллекция CallInfo"))
+        with self.lock:
+            out = []
+            for item in items:
+                data = {**item, "state": "finished"}
+                earlier = self.call_by_provider(data["providerId"]) if data.get("providerId") else None
+                if earlier is None:
+                    out.append(self.create_call(data, widget=False))
+                    continue
+                fresh = self.create_call(data, widget=False)
+                del self.calls[fresh["id"]]
+                earlier.update({k: v for k, v in fresh.items() if k != "id"})
+                self._count_calls()
+                out.append(earlier)
+            return out
 
     def _count_calls(self) -> None:
         for c in self.contractors.values():
@@ -530,6 +619,9 @@ class MegaplanStore:
         with self.lock:
             return {
                 "telephony": self.telephony,
+                "call_history": self.call_history,
+                "contractor_comments": self.contractor_comments,
+                "widget_events": list(self.widget_events),
                 "employees": list(self.employees.values()),
                 "programs": [{**p, "states": self.states[p["id"]]} for p in self.programs.values()],
                 "extra_fields": list(self.extra_fields),

@@ -1,16 +1,19 @@
 """The Megaplan adapter behind the CRM port: clients by phone, intents → API v3 writes.
 
 Megaplan's «клиенты» are the port's contacts (ContractorHuman) and companies (ContractorCompany); its
-«процессы» / сделки are deals. A call becomes a telephony object (CallInfo, with the recordings) where
-the instance has telephony, else a comment on the client's card; which one is found out once per
-adapter by asking for the CallInfo collection.
+«процессы» / сделки are deals. A finished call goes to the call history (`POST /api/v3/callInfo/history`,
+which «does not pass the event to the telephony widget»); an instance without that route but with
+`/api/v3/callInfo` gets a finished CallInfo there; an instance without telephony gets a comment (on the
+client's card, or on its deal where client comments fail, as they do on real accounts). Which route the
+account has is probed once per adapter, read-only.
 
-Megaplan has no request ids, so the adapter makes retries safe itself: before creating a client it
-looks for one with the same number and the same auto-name, before a deal for one with the same name
-in the same program of that client, before a call for a CallInfo with the same `providerId` (or a
-comment with the same marker). A follow-up request after a successful write (linking a company to
-its person, moving a new deal to the configured state) never raises: raising would make the workflow
-create the record again; its failure is reported in `Executed.detail`.
+Megaplan has no request ids, so the adapter makes retries safe itself, always by something only its own
+earlier attempt could have written: a client with the same number and the same auto-name, a deal of
+that client whose description carries this attempt's marker (a digest of account, call and intent), a
+CallInfo found by its `providerId` (`GET /api/v3/callInfo/provider`), a comment with the same marker.
+A follow-up request after a successful write (linking a company to its person, moving a new deal to
+the configured state) never raises: raising would make the workflow create the record again; its
+failure is reported in `Executed.detail`. Sources and what is still unconfirmed: docs/crm/megaplan.md.
 """
 
 from __future__ import annotations
@@ -42,24 +45,38 @@ from mango_bridge.policy.intents import (
 from mango_bridge.settings.model import CrmKind
 
 MEGAPLAN_CAPABILITIES = CAPABILITIES[CrmKind.MEGAPLAN]
-EXTRA_FIELDS_PATH = "/api/v3/contractorExtraFields"
 CALL_INFO_PATH = "/api/v3/callInfo"
+CALL_HISTORY_PATH = "/api/v3/callInfo/history"
+CALL_BY_PROVIDER_PATH = "/api/v3/callInfo/provider"
+ABSENT = (404, 405, 501)
+"""What an account answers for a route it does not have."""
+NEW_FIELD_ID = "0"
+"""`POST /api/v3/{kind}/extraFields/{id}` («Создание нового поля») names an id the docs call «Идентификатор
+сущности»; a new field has none, so the bridge sends 0 (unconfirmed: docs/crm/megaplan.md)."""
 MAX_SEARCH_PAGES = 3
 ClientKind = Literal["contact", "company"]
+CallRoute = Literal["history", "callinfo", "comments"]
+"""Where a finished call goes: `POST /callInfo/history`, `POST /callInfo`, or a comment."""
+
+
+class FieldsUnavailable(CrmRejected):
+    """The account would not list or create a client extra field the bridge needs."""
 
 
 class _Directory(Directory):
     """What is read once per adapter and shared with its `for_call` copies: employees, programs, the
-    clients' extra fields, and whether the instance has telephony objects."""
+    clients' extra fields (per kind), the call-logging route and whether client comments work."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users: tuple[CrmUser, ...] | None = None
         self.programs: list[dict[str, Any]] | None = None
         self.states: dict[str, list[dict[str, Any]]] = {}
-        self.fields: dict[str, str] | None = None
-        """Extra field key (`Category…CustomField…`) → the name Megaplan shows (`hrName`)."""
-        self.telephony: bool | None = None
+        self.fields: dict[str, dict[str, str]] = {}
+        """Client kind → extra field key (`Category…CustomField…`) → the name Megaplan shows (`hrName`)."""
+        self.call_route: CallRoute | None = None
+        self.client_comments = True
+        """False once the account answered a client's comments with 500 (as real accounts do)."""
 
 
 class MegaplanAdapter(AdapterBase):
@@ -107,53 +124,69 @@ class MegaplanAdapter(AdapterBase):
             self._directory.states[program_id] = states
         return states
 
-    def extra_fields(self, *, fresh: bool = False) -> dict[str, str]:
+    def extra_fields(self, kind: ClientKind = "contact", *, fresh: bool = False) -> dict[str, str]:
+        """`GET /api/v3/{contractorHuman|contractorCompany}/extraFields` (docs r2510; each kind has its
+        own fields): key → shown name. An account without the route has none."""
         with self._directory.lock:
-            cached = self._directory.fields
+            cached = self._directory.fields.get(kind)
         if cached is not None and not fresh:
             return cached
-        answer = self.client.get(EXTRA_FIELDS_PATH)
-        fields = {
-            str(item["name"]): str(item.get("hrName") or item["name"])
-            for item in answer or []
-            if isinstance(item, dict) and item.get("name")
-        }
+        try:
+            answer = list(self.client.pages(f"/api/v3/{p.PATH[kind]}/extraFields"))
+        except CrmRejected as problem:
+            if problem.status not in ABSENT:
+                raise
+            answer = []
+        fields = p.field_names(answer)
         with self._directory.lock:
-            self._directory.fields = fields
+            self._directory.fields[kind] = fields
         return fields
 
-    def field_keys(self, names: list[str]) -> dict[str, str]:
-        """Shown name → field key for each of `names`, creating the missing extra fields (F16, F23)."""
-        by_name = {shown: key for key, shown in self.extra_fields().items()}
-        missing = [name for name in names if name not in by_name]
-        if missing:
-            by_name = {shown: key for key, shown in self.extra_fields(fresh=True).items()}
+    def field_keys(self, kind: ClientKind, names: list[str]) -> dict[str, str]:
+        """Shown name → field key for each of `names`, creating the missing extra fields (F16, F23).
+        Raises `FieldsUnavailable` when the account will not create one (the caller writes the rest)."""
+        by_name = {shown: key for key, shown in self.extra_fields(kind).items()}
+        if any(name not in by_name for name in names):
+            by_name = {shown: key for key, shown in self.extra_fields(kind, fresh=True).items()}
             for name in [n for n in names if n not in by_name]:
-                created = self.client.post(
-                    EXTRA_FIELDS_PATH,
-                    {"contentType": "ContractorExtraField", "hrName": name, "type": "StringField"},
-                )
-                if not isinstance(created, dict) or not created.get("name"):
-                    raise CrmRejected(
-                        f"Megaplan accepted the extra field «{name}» but answered no field name"
-                    )
-                by_name[name] = str(created["name"])
+                path = f"/api/v3/{p.PATH[kind]}/extraFields/{NEW_FIELD_ID}"
+                try:
+                    created = self.client.post(path, p.new_field_body(name))
+                except CrmRejected as problem:
+                    raise FieldsUnavailable(
+                        f"Megaplan would not create the {kind} field «{name}» ({problem}): add it in "
+                        "Megaplan's settings by hand",
+                        status=problem.status,
+                    ) from problem
+                key = p.field_key(created, name)
+                if not key:  # an answer without the field: read the list again
+                    key = {shown: k for k, shown in self.extra_fields(kind, fresh=True).items()}.get(name)
+                if not key:
+                    raise FieldsUnavailable(f"Megaplan accepted the {kind} field «{name}» but shows no key")
+                by_name[name] = key
             with self._directory.lock:
-                self._directory.fields = {key: shown for shown, key in by_name.items()}
+                self._directory.fields[kind] = {key: shown for shown, key in by_name.items()}
         return {name: by_name[name] for name in names}
 
-    def has_telephony(self) -> bool:
-        """Whether this instance has telephony objects (CallInfo); asked once, then remembered."""
-        return self._directory.remembered("telephony", self._ask_telephony)
+    def call_route(self) -> CallRoute:
+        """Where this account takes a finished call, probed once with read-only GETs: the history
+        route (docs r2510), else the CallInfo collection, else none (comments)."""
+        return self._directory.remembered("call_route", self._probe_call_route)
 
-    def _ask_telephony(self) -> bool:
-        try:
-            self.client.get(CALL_INFO_PATH, {"limit": 1})
-        except CrmRejected as problem:
-            if problem.status not in (404, 405, 501):
-                raise
-            return False
-        return True
+    def has_telephony(self) -> bool:
+        return self.call_route() != "comments"
+
+    def _probe_call_route(self) -> CallRoute:
+        route: CallRoute
+        for route, path in (("history", CALL_HISTORY_PATH), ("callinfo", CALL_INFO_PATH)):
+            try:
+                self.client.get(path, {"limit": 1})
+            except CrmRejected as problem:
+                if problem.status not in ABSENT:
+                    raise
+                continue
+            return route
+        return "comments"
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -167,7 +200,9 @@ class MegaplanAdapter(AdapterBase):
         matches = self._clients_with(wanted)
         if not matches:
             return CrmFacts(phone=phone, users=users)
-        fields = self.extra_fields()
+        fields: dict[str, str] = {}
+        for kind in dict.fromkeys(p.CONTRACTOR_TYPES[c["contentType"]] for c in matches):
+            fields.update(self.extra_fields(kind))
         found = tuple(p.found_entity(c, self._open_deals(c), fields) for c in matches)
         clients = p.client_users(matches)
         return CrmFacts(phone=phone, found=found, users=(*users, *clients))
@@ -191,29 +226,37 @@ class MegaplanAdapter(AdapterBase):
         return out
 
     def _deals_of(self, contractor: dict[str, Any]) -> list[dict[str, Any]]:
-        query = {
-            "filter": {
-                "contentType": "TradeFilter",
-                "id": None,
-                "config": {
-                    "contentType": "FilterConfig",
-                    "termGroup": {
-                        "contentType": "FilterTermGroup",
-                        "join": "and",
-                        "terms": [
-                            {
-                                "contentType": "FilterTermRef",
-                                "field": "contractor",
-                                "comparison": "equals",
-                                "value": [p.link(contractor["contentType"], contractor["id"])],
-                            }
-                        ],
-                    },
-                },
-            },
-            "fields": ["name", "state", "program", "contractor"],
+        """The client's deals: `GET /api/v3/deal` with a `FilterTermRef` on `contractor` (value: a list
+        of link entities, as borzov/megaplan-sdk's `field_ref().in_list()` sends it); an account that
+        refuses the filter is asked `GET /api/v3/contractor/{id}/deals` (RAML r2510). List endpoints
+        answer an unknown `fields` name with 422 (megaplan-sdk), so each is tried with the extra fields
+        and then without (the marker is then read from the deal itself, openness from `state.type`)."""
+        term = {
+            "contentType": "FilterTermRef",
+            "field": "contractor",
+            "comparison": "equals",
+            "value": [p.link(contractor["contentType"], contractor["id"])],
         }
-        return list(self.client.pages("/api/v3/deal", query))
+        group = {"contentType": "FilterTermGroup", "join": "and", "terms": [term]}
+        filter_ = {
+            "contentType": "TradeFilter",
+            "id": None,
+            "config": {"contentType": "FilterConfig", "termGroup": group},
+        }
+        base = ["name", "state", "program", "contractor"]
+        attempts = [
+            ("/api/v3/deal", {"filter": filter_, "fields": [*base, "description", "result"]}),
+            ("/api/v3/deal", {"filter": filter_, "fields": base}),
+            (f"/api/v3/contractor/{contractor['id']}/deals", {"fields": [*base, "description", "result"]}),
+            (f"/api/v3/contractor/{contractor['id']}/deals", {"fields": base}),
+        ]
+        for number, (path, query) in enumerate(attempts, start=1):
+            try:
+                return list(self.client.pages(path, query))
+            except CrmRejected as problem:
+                if problem.status not in (*ABSENT, 422) or number == len(attempts):
+                    raise
+        return []
 
     def _open_deals(self, contractor: dict[str, Any]) -> list[str]:
         if contractor.get("countActiveDeals") == 0:
@@ -252,19 +295,26 @@ class MegaplanAdapter(AdapterBase):
             made = EntityRef(kind=kind, id=str(existing["id"]), name=intent.name)
             return Executed(key=intent.key, refs=(made,), detail=f"{self._describe(made)} already created")
         extra: dict[str, str] = {}
+        line = ""
         if intent.source_line:
-            key = self.field_keys([p.SOURCE_LINE_FIELD])[p.SOURCE_LINE_FIELD]
-            extra[key] = intent.source_line
+            try:
+                key = self.field_keys(kind, [p.SOURCE_LINE_FIELD])[p.SOURCE_LINE_FIELD]
+            except FieldsUnavailable as problem:
+                line = f"; the line {intent.source_line} is not saved: {problem}"
+            else:
+                extra[key] = intent.source_line
+                line = f", «{p.SOURCE_LINE_FIELD}» {intent.source_line}"
         body = p.contractor_body(
             kind, name=intent.name, responsible=responsible, phone=intent.phone, extra=extra
         )
         created = self._created(self.client.post(f"/api/v3/{p.PATH[kind]}", body), kind)
         made = EntityRef(kind=kind, id=str(created["id"]), name=intent.name)
-        line = f", «{p.SOURCE_LINE_FIELD}» {intent.source_line}" if intent.source_line else ""
+        creator = p.creator_id(created)
+        kept = "" if creator in (None, responsible) else f"; Megaplan recorded user {creator} as its creator"
         return Executed(
             key=intent.key,
             refs=(made,),
-            detail=f"created {self._describe(made)}, responsible {responsible}{line}",
+            detail=f"created {self._describe(made)}, creator and responsible {responsible}{line}{kept}",
         )
 
     def _same_client(self, kind: str, name: str, phone: str | None) -> dict[str, Any] | None:
@@ -326,27 +376,57 @@ class MegaplanAdapter(AdapterBase):
             if r.kind in ("contact", "company")
         ]
         contractor = next((r for r in clients if r.kind == "contact"), clients[0] if clients else None)
-        deal = self._same_deal(contractor, intent.name, program_id)
+        stamp = p.marker(self._deal_key(intent))
+        deal = self._our_deal(contractor, stamp)
+        found = deal is not None
         if deal is None:
             body = p.deal_body(
-                name=intent.name, program_id=program_id, manager=manager, contractor=contractor, extra={}
+                name=intent.name,
+                program_id=program_id,
+                manager=manager,
+                contractor=contractor,
+                extra={"description": p.deal_description(stamp)},
             )
             deal = self._created(self.client.post("/api/v3/deal", body), "deal")
         made = EntityRef(kind="deal", id=str(deal["id"]), name=intent.name)
         detail = f"created {self._describe(made)} in «{program.get('name')}»"
         if contractor is not None:
             detail += f" for {contractor.kind} {contractor.id}"
-        if state is not None:
+        if state is not None and (not found or self._untouched(deal, program_id)):
             detail += self._move(deal, state)
+        elif state is not None:
+            detail += f", already moved on to «{(deal.get('state') or {}).get('name')}»: left there"
         return Executed(key=intent.key, refs=(made,), detail=detail)
 
-    def _same_deal(self, contractor: EntityRef | None, name: str, program_id: str) -> dict[str, Any] | None:
+    def _untouched(self, deal: dict[str, Any], program_id: str) -> bool:
+        """Whether our own deal, found again on a retry, is still where Megaplan starts it: only then
+        is moving it finishing our own write; once moved (by us or a manager) it is left alone."""
+        states = self.states(program_id)
+        current = deal.get("state") if isinstance(deal.get("state"), dict) else {}
+        return bool(states) and str(current.get("id")) == str(states[0].get("id"))
+
+    def _deal_key(self, intent: CreateDeal) -> str:
+        """What only this attempt's deal can carry: the account, the call and the intent. Without a
+        call id (tests, manual runs) the intent itself stands for the call."""
+        call = (
+            self.entry_id or hashlib.sha256(intent.model_dump_json(exclude={"reason"}).encode()).hexdigest()
+        )
+        digest = hashlib.sha256(f"{self.client.base_url}|{call}|{intent.key}".encode()).hexdigest()
+        return f"deal:{digest[:20]}"
+
+    def _our_deal(self, contractor: EntityRef | None, stamp: str) -> dict[str, Any] | None:
+        """The deal an earlier attempt of this very intent created (its answer was lost): a deal of the
+        client whose description carries `stamp`. Never a deal merely alike: a repeat call's deal has
+        the client's name, like every earlier one (seed 004)."""
         if contractor is None:
             return None
         link = {"contentType": p.CONTENT_TYPE[contractor.kind], "id": contractor.id}
         for deal in self._deals_of(link):
-            program = deal.get("program") if isinstance(deal.get("program"), dict) else {}
-            if deal.get("name") == name and str(program.get("id")) == program_id:
+            text = deal.get("description")
+            if text is None:  # the collection left it out: read the deal
+                deal = self.client.get(f"/api/v3/deal/{deal['id']}") or {}
+                text = deal.get("description")
+            if stamp in str(text or ""):
                 return self.client.get(f"/api/v3/deal/{deal['id']}")
         return None
 
@@ -409,19 +489,27 @@ class MegaplanAdapter(AdapterBase):
                 key=intent.key, detail="nothing to hold the call-tracking data: no client was created"
             )
         values = p.tracking_values(intent.tracking_number, intent.number_type, intent.visitor)
-        keys = self.field_keys(list(p.TRACKING_FIELDS))
-        body_values = {keys[name]: value for name, value in values.items()}
+        filled: list[EntityRef] = []
+        skipped: list[str] = []
         for ref in clients:
+            try:
+                keys = self.field_keys(ref.kind, list(p.TRACKING_FIELDS))
+            except FieldsUnavailable as problem:
+                skipped.append(f"{self._describe(ref)}: {problem}")
+                continue
             self.client.post(
                 f"/api/v3/{p.PATH[ref.kind]}/{ref.id}",
-                {"contentType": p.CONTENT_TYPE[ref.kind], **body_values},
+                {"contentType": p.CONTENT_TYPE[ref.kind], **{keys[n]: v for n, v in values.items()}},
             )
-        names = ", ".join(self._describe(r) for r in clients)
-        return Executed(
-            key=intent.key,
-            refs=tuple(clients),
-            detail=f"{len(values)} call-tracking fields filled on {names}",
+            filled.append(ref)
+        detail = (
+            f"{len(values)} call-tracking fields filled on {', '.join(self._describe(r) for r in filled)}"
+            if filled
+            else "call-tracking data not saved"
         )
+        if skipped:
+            detail += "; not saved on " + "; ".join(skipped)
+        return Executed(key=intent.key, refs=tuple(filled), detail=detail)
 
     def _log_call(
         self, intent: LogCall, done: dict[str, Executed], links: dict[str, RecordingLink]
@@ -434,8 +522,9 @@ class MegaplanAdapter(AdapterBase):
         client = next((r for r in candidates if r.kind in ("contact", "company")), None)
         urls = [links[rid].url for rid in intent.recording_ids if rid in links]
         provider_id = self._stable_key(intent)
-        if self.has_telephony():
-            call = self._call_info(intent, provider_id, employee, client, urls)
+        route = self.call_route()
+        if route != "comments":
+            call = self._call_info(route, intent, provider_id, employee, client, urls)
             where = f" on {self._describe(client)}" if client else " (no client has this number)"
             records = f", {len(urls)} recording link{'s' if len(urls) != 1 else ''}" if urls else ""
             return Executed(
@@ -451,20 +540,24 @@ class MegaplanAdapter(AdapterBase):
             )
         user = next((u for u in self.users() if u.id == employee), None)
         content = p.call_comment(intent, provider_id, user.name if user else None, urls)
-        comment = self._comment_once(client, provider_id, content)
-        return Executed(
-            key=intent.key,
-            refs=(client,),
-            detail=f"call written as comment {comment} on {self._describe(client)}"
-            + (f" with {len(urls)} recording link(s)" if urls else ""),
-        )
+        links_note = f" with {len(urls)} recording link(s)" if urls else ""
+        return self._commented(intent.key, client, provider_id, content, "call written as {}" + links_note)
 
     def _call_info(
-        self, intent: LogCall, provider_id: str, employee: str, client: EntityRef | None, urls: list[str]
+        self,
+        route: CallRoute,
+        intent: LogCall,
+        provider_id: str,
+        employee: str,
+        client: EntityRef | None,
+        urls: list[str],
     ) -> dict[str, Any]:
-        earlier = self.client.get(CALL_INFO_PATH, {"providerId": provider_id, "limit": 1})
-        if isinstance(earlier, list) and earlier and isinstance(earlier[0], dict) and "id" in earlier[0]:
-            return earlier[0]
+        """A finished call, once: looked up by its `providerId` first (`GET /callInfo/provider`; the
+        collection `GET /callInfo` takes no filter), then written to the call history (no widget
+        event), or where the account lacks it, as a finished CallInfo."""
+        earlier = self._call_by_provider(provider_id)
+        if earlier is not None:
+            return earlier
         body = p.call_info_body(
             intent,
             provider_id=provider_id,
@@ -473,10 +566,70 @@ class MegaplanAdapter(AdapterBase):
             client=client,
             links=urls,
         )
-        return self._created(self.client.post(CALL_INFO_PATH, body), "call")
+        if route == "callinfo":
+            return self._created(self.client.post(CALL_INFO_PATH, body), "call")
+        answer = self.client.post(CALL_HISTORY_PATH, [body])
+        items = answer if isinstance(answer, list) else [answer]
+        made = [c for c in items if isinstance(c, dict) and c.get("id")]
+        mine = next((c for c in made if str(c.get("providerId")) == provider_id), made[0] if made else None)
+        return self._created(mine, "call")
 
-    def _comment_once(self, client: EntityRef, key: str, content: str) -> str:
-        path = f"/api/v3/contractor/{client.id}/comments"
+    def _call_by_provider(self, provider_id: str) -> dict[str, Any] | None:
+        """The call an earlier attempt wrote, if Megaplan has one with exactly this `providerId` (an
+        answer for another id is not ours, whatever the route made of the parameter)."""
+        try:
+            found = self.client.get(CALL_BY_PROVIDER_PATH, {"providerId": provider_id})
+        except CrmRejected as problem:
+            if problem.status not in (*ABSENT, 422):
+                raise
+            return None
+        items = found if isinstance(found, list) else [found]
+        return next(
+            (
+                c
+                for c in items
+                if isinstance(c, dict) and c.get("id") and str(c.get("providerId")) == provider_id
+            ),
+            None,
+        )
+
+    def _commented(self, key: str, client: EntityRef, stamp: str, content: str, said: str) -> Executed:
+        """`content` as a comment (see `_comment`), the outcome told by `said` (`{}` = where it went)."""
+        written = self._comment(client, stamp, content)
+        if written is None:
+            return Executed(
+                key=key,
+                refs=(client,),
+                detail=f"not logged: this Megaplan has no telephony objects, its comments on clients fail "
+                f"and {self._describe(client)} has no deal to comment on",
+            )
+        return Executed(key=key, refs=(client,), detail=said.format(written))
+
+    def _comment(self, client: EntityRef, key: str, content: str) -> str | None:
+        """A comment on the client's card; where the account fails those (real accounts answer 500,
+        borzov/megaplan-sdk README) a comment on the client's latest open deal, else its latest deal.
+        None when there is nowhere to write it. Returns what was written, for the detail."""
+        if self._directory.client_comments:
+            try:
+                comment = self._comment_once(f"/api/v3/contractor/{client.id}/comments", key, content)
+            except (CrmUnavailable, CrmRejected) as problem:
+                if problem.status not in (500, *ABSENT):
+                    raise
+                with self._directory.lock:
+                    self._directory.client_comments = False
+            else:
+                return f"comment {comment} on {self._describe(client)}"
+        deals = self._deals_of({"contentType": p.CONTENT_TYPE[client.kind], "id": client.id})
+        deals = [d for d in deals if "id" in d]
+        if not deals:
+            return None
+        open_ = [d for d in deals if p.is_open_deal(d)]
+        deal = max(open_ or deals, key=lambda d: int(str(d["id"])) if str(d["id"]).isdigit() else 0)
+        where = EntityRef(kind="deal", id=str(deal["id"]))
+        comment = self._comment_once(f"/api/v3/deal/{where.id}/comments", key, content)
+        return f"comment {comment} on {self._describe(where)} of {self._describe(client)}"
+
+    def _comment_once(self, path: str, key: str, content: str) -> str:
         stamp = p.marker(key)
         for comment in self.client.pages(path):
             if stamp in str(comment.get("content", "")):
@@ -500,10 +653,7 @@ class MegaplanAdapter(AdapterBase):
         transcript = [(phrase.name, phrase.text) for phrase in annotation.transcript]
         key = f"{self.entry_id}:{annotation.key}" if self.entry_id else f"{record.key}:{annotation.key}"
         content = p.annotation_comment(key, annotation.topics, transcript, annotation.quality_score)
-        comment = self._comment_once(client, key, content)
-        return Executed(
-            key=annotation.key, refs=(client,), detail=f"comment {comment} on {self._describe(client)}"
-        )
+        return self._commented(annotation.key, client, key, content, "{}")
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -531,9 +681,10 @@ class MegaplanAdapter(AdapterBase):
     # -- connection check (F41) ------------------------------------------------------------------
 
     def check_connection(self) -> ConnectionCheck:
+        """Logs in, then asks read-only what this account allows, feature by feature (F41)."""
         try:
             employees = self.client.get("/api/v3/employee", {"limit": 1})
-            telephony = self.has_telephony()
+            route = self.call_route()
         except BadSettings as problem:
             if problem.status == 404:
                 return ConnectionCheck(
@@ -560,12 +711,55 @@ class MegaplanAdapter(AdapterBase):
                 ok=False,
                 message="Доступ запрещён: у пользователя интеграции нет прав на клиентов и сотрудников",
             )
-        how = (
-            "звонки сохраняются в телефонии Мегаплана"
-            if telephony
-            else "звонки сохраняются комментариями к клиентам"
-        )
         seen = "сотрудники доступны" if employees else "сотрудников не найдено"
+        features = [f"Звонки: {self._calls_feature(route)}", f"Поля клиентов: {self._fields_feature()}"]
         return ConnectionCheck(
-            ok=True, message=f"Подключение к Мегаплану установлено ({self.client.base_url}): {seen}, {how}"
+            ok=True,
+            message=f"Подключение к Мегаплану установлено ({self.client.base_url}): {seen}. "
+            + ". ".join(features)
+            + ".",
+        )
+
+    def _calls_feature(self, route: CallRoute) -> str:
+        if route == "history":
+            return "сохраняются в истории звонков телефонии Мегаплана"
+        if route == "callinfo":
+            return (
+                "сохраняются в телефонии Мегаплана (истории звонков в этой версии нет: завершённый звонок "
+                "может показаться сотруднику в виджете телефонии)"
+            )
+        return f"телефонии в этом Мегаплане нет, звонки сохраняются комментариями: {self._comments_feature()}"
+
+    def _comments_feature(self) -> str:
+        """Read-only: the comments of one client. Real accounts answer 500 there (borzov/megaplan-sdk)."""
+        try:
+            some = self.client.get("/api/v3/contractor", {"limit": 1})
+            client = next((c for c in some or [] if isinstance(c, dict) and c.get("id")), None)
+            if client is None:
+                return "к карточке клиента (проверить нельзя: клиентов ещё нет), а если Мегаплан их не примет — к сделке клиента"
+            self.client.get(f"/api/v3/contractor/{client['id']}/comments", {"limit": 1})
+        except (CrmUnavailable, CrmRejected) as problem:
+            if problem.status not in (500, *ABSENT):
+                return "проверить не удалось, попробуйте позже"
+            with self._directory.lock:
+                self._directory.client_comments = False
+            return (
+                "комментарии к клиентам Мегаплан не принимает, поэтому звонок пишется комментарием к сделке "
+                "клиента; у клиента без сделки звонок не сохранится"
+            )
+        return "к карточке клиента"
+
+    def _fields_feature(self) -> str:
+        try:
+            self.client.get(f"/api/v3/{p.PATH['contact']}/extraFields", {"limit": 1})
+        except (CrmUnavailable, CrmRejected) as problem:
+            if problem.status in ABSENT:
+                return (
+                    "дополнительные поля клиентов недоступны — номер линии («Указывать источник») и данные "
+                    "коллтрекинга сохранить не получится"
+                )
+            return "проверить не удалось, попробуйте позже"
+        return (
+            "дополнительные поля доступны — «Номер линии MANGO OFFICE» и поля «ДКТ: …» появятся при первом "
+            "звонке, которому они нужны"
         )

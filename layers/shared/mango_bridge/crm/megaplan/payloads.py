@@ -78,9 +78,46 @@ def has_number(contractor: dict[str, Any], wanted: str) -> bool:
 
 
 def is_open_deal(deal: dict[str, Any]) -> bool:
-    """A deal whose state is not final (Megaplan marks final states positive or negative)."""
+    """A deal not yet won or lost: `result` (RAML r2510 Deal.result: active / positive / negative) where
+    the answer has it, else its state's `type`."""
+    if deal.get("isDeleted"):
+        return False
+    if deal.get("result") in ("active", "positive", "negative"):
+        return deal["result"] == "active"
     state = deal.get("state") if isinstance(deal.get("state"), dict) else {}
-    return not deal.get("isDeleted") and state.get("type") not in ("positive", "negative")
+    return state.get("type") not in ("positive", "negative")
+
+
+def field_names(fields: Iterable[Any]) -> dict[str, str]:
+    """Extra field entities (`StringField`, …: `name` is the key, `hrName` the shown name) → key → name."""
+    return {
+        str(item["name"]): str(item.get("hrName") or item["name"])
+        for item in fields
+        if isinstance(item, dict) and item.get("name")
+    }
+
+
+def new_field_body(name: str) -> dict[str, Any]:
+    """A text extra field (RAML r2510 StringField: `hrName` required)."""
+    return {"contentType": "StringField", "hrName": name}
+
+
+def field_key(answer: Any, name: str) -> str | None:
+    """The key of the field shown as `name` in the answer to its creation: one field, or the entity's
+    fields (docs r2510 answer «Коллекция»)."""
+    items = answer if isinstance(answer, list) else [answer]
+    return next(
+        (str(i["name"]) for i in items if isinstance(i, dict) and i.get("hrName") == name and i.get("name")),
+        None,
+    )
+
+
+def creator_id(entity: Any) -> str | None:
+    """The employee Megaplan recorded as the creator (`userCreated`), if it says."""
+    creator = entity.get("userCreated") if isinstance(entity, dict) else None
+    if isinstance(creator, dict) and creator.get("contentType") == EMPLOYEE and creator.get("id"):
+        return str(creator["id"])
+    return None
 
 
 def extra_field_values(entity: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
@@ -177,7 +214,8 @@ def contractor_body(
     extra: dict[str, str],
 ) -> dict[str, Any]:
     """A client with the caller's phone; the whole auto-name goes to `firstName` of a person, so the
-    card reads «Новый (16:30 05.03.2018, входящий вызов)» exactly."""
+    card reads «Новый (16:30 05.03.2018, входящий вызов)» exactly. The employee is its responsible and
+    its creator (`userCreated`, seed 001 «Создателем и ответственным в клиенте является сотрудник»)."""
     body: dict[str, Any] = {"contentType": CONTENT_TYPE[kind]}
     if kind == "contact":
         body["firstName"] = name
@@ -188,6 +226,7 @@ def contractor_body(
             {"contentType": "ContactInfo", "type": "phone", "value": phone, "isMain": True}
         ]
     body["responsibles"] = [link(EMPLOYEE, responsible)]
+    body["userCreated"] = link(EMPLOYEE, responsible)
     body.update(extra)
     return body
 
@@ -254,6 +293,11 @@ def call_info_body(
         body["timeFrom"] = iso_time(intent.started_at)
         body["timeTo"] = iso_time(intent.started_at + intent.duration_seconds)
     return body
+
+
+def deal_description(stamp: str) -> str:
+    """The deal's «Суть»: what made it, and the marker by which a retry finds it again."""
+    return f"Создана интеграцией MANGO OFFICE по звонку {stamp}"
 
 
 def marker(key: str) -> str:
