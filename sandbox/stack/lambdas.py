@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import threading
 import uuid
 from collections.abc import Callable
@@ -75,6 +76,21 @@ class LambdaRuntime:
         )
         handler = self.handler(logical_id)
         try:
+            if _uses_event_resolver(handler):
+                # Powertools keeps the resolver's current request on a class attribute: one process-wide
+                # value, safe in Lambda (one request per process), not between threads of this one.
+                with _RESOLVER_LOCK:
+                    return handler(event, context)
             return handler(event, context)
         finally:
             self.release(logical_id, handler)
+
+
+_RESOLVER_LOCK = threading.Lock()
+
+
+def _uses_event_resolver(handler: Handler) -> bool:
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    names = getattr(inspect.unwrap(handler), "__globals__", {})
+    return any(isinstance(value, BaseRouter) for value in list(names.values()))

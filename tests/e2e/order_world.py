@@ -191,6 +191,7 @@ def canonical(held: Any, numbers: Sequence[str]) -> Any:
         for tail, label in labels.items():
             value = re.sub(rf"\+?[78]?{tail}", label, value)
         value = re.sub(r"https?://\S+", "<link>", value)
+        value = re.sub(r"\[mango:[^\]]*\]", "<our marker>", value)  # derived from Mango's ids
         return value
 
     def walk(value: Any, key: str = "") -> Any:

@@ -30,7 +30,7 @@ from tests.e2e import crm_world, megaplan_world, omnidesk_world, order_world, te
 
 pytestmark = pytest.mark.e2e
 
-DAYS = {"amocrm": 60, "megaplan": 30, "omnidesk": 30}
+DAYS = {"amocrm": 40, "megaplan": 20, "omnidesk": 20}
 _registering = threading.Lock()
 PARALLEL_DAYS = 4
 WINDOW = 8
