@@ -53,6 +53,14 @@ class CallAnnotation(BaseModel):
     topics: tuple[str, ...] = ()
     transcript: tuple[TranscriptPhrase, ...] = ()
     quality_score: int | None = Field(default=None, ge=1, le=10, description="«Оценка качества» 1..10")
+    recordings: tuple[RecordingLink, ...] = Field(
+        default=(),
+        description="Recordings Mango stored after the call record was written: their links, added to it",
+    )
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.topics or self.transcript or self.quality_score is not None or self.recordings)
 
 
 class ConnectionCheck(BaseModel):
@@ -73,8 +81,8 @@ class CrmAdapter(Protocol):
         ...
 
     def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
-        """Write speech-analytics topics, the transcript or the quality score onto a call record this
-        bridge wrote earlier (`record` is that LogCall intent's outcome)."""
+        """Write speech-analytics topics, the transcript, the quality score or a late recording's link
+        onto a call record this bridge wrote earlier (`record` is that LogCall intent's outcome)."""
         ...
 
     def check_connection(self) -> ConnectionCheck: ...

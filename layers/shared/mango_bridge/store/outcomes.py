@@ -23,6 +23,14 @@ class CrmOutcome(BaseModel):
     error_detail: str | None = None
     updated_at: int = 0
     runs: int = 0
+    delivered: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Recordings each written call record carries (late ones added since), by record key",
+    )
+    settled_recordings: list[str] = Field(
+        default_factory=list,
+        description="Recordings whose file existed when this outcome was saved: attached, or not wanted",
+    )
     binding: dict[str, Any] | None = Field(
         default=None,
         description="The entity an operator bound the call to by hand (F14), kept across replays",

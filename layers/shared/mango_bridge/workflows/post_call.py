@@ -17,7 +17,7 @@ from typing import Any
 
 from mango_bridge.calls.model import CallAggregate
 from mango_bridge.crm.errors import BadSettings, CrmError
-from mango_bridge.crm.port import CrmAdapter, Executed, RecordingLink
+from mango_bridge.crm.port import CallAnnotation, CrmAdapter, Executed, RecordingLink
 from mango_bridge.enrichment.schedule import ANALYTICS_SCHEDULE, RATING_SCHEDULE, first_due
 from mango_bridge.policy.engine import decide
 from mango_bridge.policy.intents import LogCall
@@ -117,10 +117,13 @@ class PostCall:
             return self._result(tenant, entry_id, "no_crm", [])
 
         live = reason in LIVE_REASONS
+        written_before = set(previous.executed) if previous else set()
         adapter = self.adapters(tenant, settings).for_call(entry_id)
         for _ in range(MAX_PASSES):
             stored = self._decision(tenant, call, settings, adapter, live=live, final=final, attempt=attempt)
-            done, pending = self._execute(tenant, call, settings, adapter, stored, final=final)
+            done, pending = self._execute(
+                tenant, call, settings, adapter, stored, final=final, written_before=written_before
+            )
             latest = self.calls.get(tenant, entry_id)
             if latest is None or decision_basis(latest) == stored.basis:
                 break
@@ -131,6 +134,7 @@ class PostCall:
             self._run_role_rules(tenant, call, settings, adapter)
             _refresh_routing_cache(tenant, call, settings, adapter)
         links = self._links(tenant, call, settings)
+        delivered = self._attach_late_recordings(tenant, entry_id, stored, adapter, done, links, previous)
         self._schedule_enrichment(tenant, call, settings, stored.decision.of(LogCall), done, links)
         status = "pending_recordings" if pending else "done"
         executed = {key: result.model_dump(mode="json") for key, result in done.items()}
@@ -143,6 +147,8 @@ class PostCall:
                 pending=pending,
                 runs=runs,
                 binding=previous.binding if previous else None,
+                delivered=delivered,
+                settled_recordings=sorted(r.recording_id for r in call.recordings if r.ready),
             ),
         )
         if pending:
@@ -208,18 +214,60 @@ class PostCall:
         stored: StoredDecision,
         *,
         final: bool,
+        written_before: set[str],
     ) -> tuple[dict[str, Executed], list[str]]:
         """Every intent once (the executor skips what an earlier run wrote); call records whose
-        recordings Mango is still storing wait unless this is the final attempt."""
+        recordings Mango is still storing wait unless this is the final attempt (a record already in
+        the CRM never waits: its late recordings are added to it)."""
         links = self._links(tenant, call, settings)
         done: dict[str, Executed] = {}
         pending: list[str] = []
         for intent in stored.decision.intents:
-            if isinstance(intent, LogCall) and not final and _waits_for_recordings(call, intent, settings):
+            if (
+                isinstance(intent, LogCall)
+                and not final
+                and intent.key not in written_before
+                and _waits_for_recordings(call, intent, settings)
+            ):
                 pending.append(intent.key)
                 continue
             done[intent.key] = self.executor.run(tenant, call.entry_id, intent, adapter, done, links)
         return done, pending
+
+    def _attach_late_recordings(
+        self,
+        tenant: str,
+        entry_id: str,
+        stored: StoredDecision,
+        adapter: CrmAdapter,
+        done: dict[str, Executed],
+        links: dict[str, RecordingLink],
+        previous: CrmOutcome | None,
+    ) -> dict[str, list[str]]:
+        """Which recordings each call record carries, after adding the ones Mango stored too late for
+        the record (Mango's own apps deliver recordings up to 30 minutes late): each is written onto
+        the record once (an annotation keyed by the recording), whenever it arrives."""
+        delivered = {key: list(ids) for key, ids in (previous.delivered if previous else {}).items()}
+        for record in stored.decision.of(LogCall):
+            result = done.get(record.key)
+            if result is None:
+                continue
+            ready = [rid for rid in record.recording_ids if rid in links]
+            if record.key not in delivered:
+                # Written by this run with what was ready (or by a run that kept no list): nothing late.
+                delivered[record.key] = ready
+                continue
+            sent = delivered[record.key]
+            for recording_id in ready:
+                if recording_id in sent or not result.refs:
+                    continue
+                annotation = CallAnnotation(
+                    key=f"recording:{recording_id}", recordings=(links[recording_id],)
+                )
+                self.executor.annotate(tenant, entry_id, annotation, adapter, result)
+                sent.append(recording_id)
+                logger.info("late recording added to its call record", extra={"record": record.key})
+        return delivered
 
     def _after_earlier_calls(self, tenant: str, call: CallAggregate, attempt: int) -> None:
         """Decide a customer's calls in the order they were made: a callback looked up before the
@@ -322,6 +370,8 @@ class PostCall:
             error_detail=_cause(error.get("Cause")),
             runs=previous.runs if previous else 0,
             binding=previous.binding if previous else None,
+            delivered=previous.delivered if previous else {},
+            settled_recordings=previous.settled_recordings if previous else [],
         )
         self.outcomes.save(tenant, entry_id, outcome)
         return self._result(tenant, entry_id, "parked", [])

@@ -21,12 +21,14 @@ from mango_bridge.mango.notifications import (
     CallEvent,
     Notification,
     RecordingEvent,
+    RecordStored,
     SummaryEvent,
 )
 from mango_bridge.store.table import client
 
 if TYPE_CHECKING:
     from mango_bridge.store.decisions import DecisionStore
+    from mango_bridge.store.outcomes import OutcomeStore
 
 STATE_MACHINE_ENV = "POST_CALL_STATE_MACHINE_ARN"
 
@@ -46,10 +48,12 @@ class PostCallStarter:
         state_machine_arn: str | None = None,
         sfn: Any | None = None,
         decisions: DecisionStore | None = None,
+        outcomes: OutcomeStore | None = None,
     ) -> None:
         self._arn = state_machine_arn or os.environ.get(STATE_MACHINE_ENV)
         self._sfn = sfn
         self._decisions = decisions
+        self._outcomes = outcomes
 
     @property
     def enabled(self) -> bool:
@@ -74,6 +78,29 @@ class PostCallStarter:
             self.start(tenant, notification.entry_id)
         elif call is not None and call.status == "completed" and isinstance(notification, LATE_KINDS):
             self._late(tenant, call)
+        elif (
+            call is not None
+            and isinstance(notification, RecordStored)
+            and notification.kind == "record/added"
+        ):
+            self._late_recording(tenant, call, notification.recording_id)
+
+    def _late_recording(self, tenant: str, call: CallAggregate, recording_id: str) -> None:
+        """A recording stored after its call was written (the running execution picks up the usual
+        late ones itself, while it waits for recordings): one more run adds its link to the record."""
+        if call.status != "completed":
+            return
+        if self._outcomes is None:
+            from mango_bridge.store.outcomes import OutcomeStore
+
+            self._outcomes = OutcomeStore()
+        outcome = self._outcomes.get(tenant, call.entry_id)
+        if outcome is None or outcome.status != "done":
+            return
+        if recording_id in outcome.settled_recordings:
+            return
+        digest = hashlib.sha256(recording_id.encode()).hexdigest()[:16]
+        self.start(tenant, call.entry_id, suffix=f"-r{digest}", reason="late")
 
     def _late(self, tenant: str, call: CallAggregate) -> None:
         """A call that changed after it was decided is decided again. One read of the decision's basis;

@@ -408,6 +408,8 @@ def annotation_text(annotation: CallAnnotation) -> str:
         parts.append("Текст разговора (Речевая аналитика):\n" + "\n".join(lines))
     if annotation.quality_score is not None:
         parts.append(f"Оценка качества (постзвонковая оценка клиента): {annotation.quality_score} из 10")
+    if annotation.recordings:
+        parts.append("Запись разговора: " + "\n".join(link.url for link in annotation.recordings))
     return "\n\n".join(parts)
 
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 ENTITY: dict[str, str] = {"contact": "Contact", "company": "Account", "lead": "Lead"}
 KIND: dict[str, str] = {v: k for k, v in ENTITY.items()}
 NAME_COLUMN = {"Contact": "Name", "Account": "Name", "Lead": "LeadName"}
-CALL_ANNOTATION_COLUMNS = ("MangoSpeechTopics", "MangoTranscript", "MangoQualityScore")
+CALL_ANNOTATION_COLUMNS = ("MangoSpeechTopics", "MangoTranscript", "MangoQualityScore", "MangoRecordLinks")
 PACKAGE_CALL_COLUMNS = ("MangoCallStatusId", "MangoRecordLinks", "MangoSpeechTopics", "MangoTranscript")
 """Columns only the MANGO OFFICE package adds: their absence means the application is not installed."""
 
@@ -481,6 +481,10 @@ class BpmSoftAdapter(AdapterBase):
             values["MangoTranscript"] = p.merged_transcript(call.get("MangoTranscript"), annotation)
         if annotation.quality_score is not None:
             values["MangoQualityScore"] = annotation.quality_score
+        if annotation.recordings:
+            earlier = [line for line in str(call.get("MangoRecordLinks") or "").splitlines() if line]
+            late = [link.url for link in annotation.recordings if link.url not in earlier]
+            values["MangoRecordLinks"] = "\n".join([*earlier, *late])
         kept, skipped = schema.fit("Call", values)
         if kept:
             self.client.patch(f"Call({call['Id']})", kept)
@@ -491,6 +495,8 @@ class BpmSoftAdapter(AdapterBase):
             parts.append(f"a transcript of {len(annotation.transcript)} phrase(s)")
         if annotation.quality_score is not None:
             parts.append(f"quality score {annotation.quality_score}")
+        if annotation.recordings:
+            parts.append(f"{len(annotation.recordings)} late recording link(s)")
         detail = f"{', '.join(parts) or 'nothing'} written on call {call['Id']}"
         return Executed(key=annotation.key, refs=record.refs, detail=self._said(detail, skipped))
 

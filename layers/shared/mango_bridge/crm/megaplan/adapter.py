@@ -648,11 +648,17 @@ class MegaplanAdapter(AdapterBase):
             return Executed(
                 key=annotation.key, detail="not written: the call was not filed on a Megaplan client"
             )
-        if not (annotation.topics or annotation.transcript or annotation.quality_score is not None):
+        if not annotation.has_content:
             return Executed(key=annotation.key, refs=(client,), detail="nothing to write")
         transcript = [(phrase.name, phrase.text) for phrase in annotation.transcript]
         key = f"{self.entry_id}:{annotation.key}" if self.entry_id else f"{record.key}:{annotation.key}"
-        content = p.annotation_comment(key, annotation.topics, transcript, annotation.quality_score)
+        content = p.annotation_comment(
+            key,
+            annotation.topics,
+            transcript,
+            annotation.quality_score,
+            tuple(link.url for link in annotation.recordings),
+        )
         return self._commented(annotation.key, client, key, content, "{}")
 
     # -- helpers ---------------------------------------------------------------------------------

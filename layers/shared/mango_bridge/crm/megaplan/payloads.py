@@ -48,6 +48,7 @@ RESULT_TEXT: dict[CallResult, str] = {
     "not_reached": "Исходящий звонок, не дозвонились",
 }
 ANNOTATION_TITLE = "Речевая аналитика MANGO OFFICE"
+RECORDING_TITLE = "Запись разговора MANGO OFFICE"
 
 
 def link(content_type: str, entity_id: str | int) -> dict[str, str]:
@@ -329,9 +330,15 @@ def call_comment(intent: LogCall, key: str, employee_name: str | None, links: li
 
 
 def annotation_comment(
-    key: str, topics: tuple[str, ...], transcript: list[tuple[str, str]], quality: int | None
+    key: str,
+    topics: tuple[str, ...],
+    transcript: list[tuple[str, str]],
+    quality: int | None,
+    recordings: tuple[str, ...] = (),
 ) -> str:
-    lines = [ANNOTATION_TITLE]
+    lines = [ANNOTATION_TITLE if topics or transcript or quality is not None else RECORDING_TITLE]
+    if recordings:
+        lines.append("Запись разговора: " + " ".join(recordings))
     if topics:
         lines.append("Тематики: " + ", ".join(topics))
     if quality is not None:

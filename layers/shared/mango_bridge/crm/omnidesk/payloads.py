@@ -143,4 +143,6 @@ def annotation_text(annotation: CallAnnotation) -> str | None:
         parts.append("Расшифровка разговора:\n" + "\n".join(lines))
     if annotation.quality_score is not None:
         parts.append(f"Оценка качества: {annotation.quality_score} из 10")
+    if annotation.recordings:
+        parts.append("Запись разговора: " + "\n".join(link.url for link in annotation.recordings))
     return "\n\n".join(parts) or None
