@@ -8,6 +8,8 @@ second run the same day starts nothing new, and intents already written are neve
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -18,7 +20,15 @@ from pydantic import BaseModel, Field
 from mango_bridge.ingest import refold
 from mango_bridge.mango.client import MangoClient
 from mango_bridge.mango.errors import MangoRejected, MangoUnavailable
-from mango_bridge.reconcile.stats import FIELDS, StatsCall, calls, day_bounds, parse_rows
+from mango_bridge.reconcile.stats import (
+    FIELDS,
+    StatsCall,
+    calls,
+    day_bounds,
+    leg_events_json,
+    parse_rows,
+    unlogged_conversations,
+)
 from mango_bridge.store.calls import CallStore, call_pk
 from mango_bridge.store.table import client, table_name
 from mango_bridge.store.tenants import mango_client_for
@@ -43,6 +53,11 @@ class Report(BaseModel):
     )
     in_progress: list[str] = Field(
         default_factory=list, description="Already being reconciled (a second run)"
+    )
+    conversations_restored: list[str] = Field(
+        default_factory=list,
+        description="Written calls with an employee's conversation the webhooks never brought: its leg "
+        "rebuilt from the statistics and its call record written",
     )
     failed: list[dict[str, str]] = Field(default_factory=list)
     error: str | None = None
@@ -144,26 +159,30 @@ class Reconciler:
         self.save(report)
         return report
 
-    def _states(self, tenant: str, batch: list[StatsCall]) -> dict[str, dict[str, str]]:
-        """`CALL` and `CRM` statuses of a batch of entries, in one BatchGetItem round."""
+    def _states(self, tenant: str, batch: list[StatsCall]) -> dict[str, dict[str, Any]]:
+        """`CALL` and `CRM` statuses of a batch of entries and who talked on each call, in one
+        BatchGetItem round (the aggregate costs the same capacity whether or not it is projected)."""
         keys = [
             {"PK": {"S": call_pk(tenant, c.entry_id)}, "SK": {"S": sk}}
             for c in batch
             for sk in ("CALL", "CRM")
         ]
-        found: dict[str, dict[str, str]] = {}
+        found: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {
             self._table: {
                 "Keys": keys,
-                "ProjectionExpression": "PK, SK, #s",
-                "ExpressionAttributeNames": {"#s": "status"},
+                "ProjectionExpression": "PK, SK, #s, #d",
+                "ExpressionAttributeNames": {"#s": "status", "#d": "doc"},
             }
         }
         while request:
             answer = self._ddb.batch_get_item(RequestItems=request)
             for item in answer.get("Responses", {}).get(self._table, []):
                 entry_id = item["PK"]["S"].split("#", 2)[2]
-                found.setdefault(entry_id, {})[item["SK"]["S"]] = item.get("status", {}).get("S", "")
+                state = found.setdefault(entry_id, {})
+                state[item["SK"]["S"]] = item.get("status", {}).get("S", "")
+                if item["SK"]["S"] == "CALL" and "doc" in item:
+                    state["talked"] = json.loads(item["doc"]["S"]).get("talked_extensions") or []
             request = answer.get("UnprocessedKeys") or {}
         return found
 
@@ -174,6 +193,9 @@ class Reconciler:
             state = states.get(call.entry_id, {})
             if state.get("CRM") in SYNCED:
                 report.already_synced += 1
+                missing = unlogged_conversations(call, state.get("talked", []))
+                if state.get("CRM") == "done" and missing:
+                    self._restore_conversations(tenant, day, call, missing, report)
                 continue
             if report.dry_run:
                 (report.backfilled if "CALL" in state else report.restored).append(call.entry_id)
@@ -199,9 +221,39 @@ class Reconciler:
                 continue
             (report.backfilled if started else report.in_progress).append(call.entry_id)
 
+    def _restore_conversations(
+        self, tenant: str, day: date, call: StatsCall, rows: list[Any], report: Report
+    ) -> None:
+        """F30 per employee leg: the call reached the CRM, but a conversation the statistics show did
+        not (its leg's webhooks were lost). The leg is rebuilt and stored like any notification; the
+        post-call run that follows decides the call again and writes only that conversation."""
+        if report.dry_run:
+            report.conversations_restored.append(call.entry_id)
+            return
+        from mango_bridge.mango.notifications import parse_notification
+
+        try:
+            for row in rows:
+                for json_text in leg_events_json(call, row):
+                    event = parse_notification("events/call", json_text)
+                    self._calls.put_event(
+                        call_pk(tenant, call.entry_id),
+                        event.kind,
+                        event.natural_key,
+                        "events/call",
+                        json_text,
+                    )
+            refold(self._calls, tenant, call.entry_id)
+            digest = hashlib.sha256(",".join(str(r.start) for r in rows).encode()).hexdigest()[:8]
+            self._starter.start(tenant, call.entry_id, suffix=f"-rc{day:%Y%m%d}L{digest}", reason="reconcile")
+        except Exception as problem:  # one call's trouble must not stop the day
+            report.failed.append({"entry_id": call.entry_id, "error": f"{type(problem).__name__}: {problem}"})
+            return
+        report.conversations_restored.append(call.entry_id)
+
     def save(self, report: Report) -> None:
         """Stored whole when it fits a DynamoDB item; a day of thousands of restores keeps its first ids."""
-        lists = ("backfilled", "restored", "in_progress", "failed")
+        lists = ("backfilled", "restored", "in_progress", "conversations_restored", "failed")
         report.totals = {name: len(getattr(report, name)) for name in lists}
         if len(report.model_dump_json()) > MAX_REPORT_BYTES:
             report = report.model_copy(

@@ -156,6 +156,62 @@ class StatsCall:
         )
 
 
+def employee_of(row: StatsRow) -> str | None:
+    """The employee on a leg with an outside party (a consultation between two employees has none)."""
+    if row.to_extension and not row.from_extension:
+        return row.to_extension
+    if row.from_extension and not row.to_extension:
+        return row.from_extension
+    return None
+
+
+def unlogged_conversations(call: StatsCall, talked: Iterable[str]) -> list[StatsRow]:
+    """Legs on which, by the statistics, an employee talked with the customer although the journal
+    knows no conversation of that employee on the call: a leg whose webhooks never arrived."""
+    known = set(talked)
+    missing: dict[str, StatsRow] = {}
+    for row in sorted(call.rows, key=lambda r: (r.answer, r.start)):
+        employee = employee_of(row)
+        if row.answer > 0 and employee and employee not in known and employee not in missing:
+            missing[employee] = row
+    return list(missing.values())
+
+
+def leg_events_json(call: StatsCall, row: StatsRow) -> list[str]:
+    """The `events/call` notifications of one leg as the PBX would have sent them (Appeared, Connected,
+    Disconnected), rebuilt from its statistics row and marked `reconciled`."""
+    call_id = f"stats-{row.start}-{employee_of(row) or 'leg'}"
+    parties = {
+        "from": {k: v for k, v in (("extension", row.from_extension), ("number", row.from_number)) if v},
+        "to": {
+            k: v
+            for k, v in (
+                ("extension", row.to_extension),
+                ("number", row.to_number),
+                ("line_number", row.line_number),
+            )
+            if v
+        },
+    }
+    states = (("Appeared", row.start), ("Connected", row.answer), ("Disconnected", row.finish))
+    events = []
+    for seq, (state, at) in enumerate(states, start=1):
+        data: dict[str, object] = {
+            "entry_id": call.entry_id,
+            "call_id": call_id,
+            "timestamp": at,
+            "seq": seq,
+            "call_state": state,
+            "location": "abonent",
+            **parties,
+            "reconciled": True,
+        }
+        if state == "Disconnected" and row.disconnect_reason.isdigit():
+            data["disconnect_reason"] = int(row.disconnect_reason)
+        events.append(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return events
+
+
 def calls(rows: Iterable[StatsRow]) -> Iterator[StatsCall]:
     """Consecutive rows of one entry make one call; an entry seen again later is merged by the caller."""
     current: StatsCall | None = None
