@@ -114,6 +114,28 @@ def render(day: Day, numbers: Sequence[str], *, seed: int) -> player.Rendered:
     return player.render(playlist, base_time=base, seed=seed)
 
 
+def demo_day(numbers: Sequence[str], *, seed: int) -> tuple[player.Rendered, list[str]]:
+    """`make run`'s day (sandbox/mango/scenarios/demo-day.yaml) with its customers renumbered, and the
+    day's customer numbers in the order `numbers` replaced them."""
+    playlist = player.load_scenario("demo-day")
+    originals: list[str] = []
+    calls = []
+    for call in playlist.calls:
+        variables = dict(call.vars)
+        for name in ("caller", "customer"):
+            if name in variables:
+                if variables[name] not in originals:
+                    originals.append(variables[name])
+                variables[name] = numbers[originals.index(variables[name])]
+        calls.append(call.model_copy(update={"vars": variables}))
+    day = playlist.model_copy(update={"calls": calls})
+    day.path = playlist.path
+    return player.render(day, base_time=day_base(), seed=seed), originals
+
+
+DEMO_DAY_CUSTOMERS = 14
+
+
 def play_in_order(stack: dict[str, Any], admin: httpx.Client, tenant: str, rendered: player.Rendered) -> None:
     """Every notification of a call in Mango's own order, each call written before the next starts."""
     tenant_world.play_in_order(stack, admin, tenant, rendered)

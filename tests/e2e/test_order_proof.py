@@ -141,3 +141,45 @@ def test_omnidesk_holds_the_same_whatever_order_and_duplicates(
     stack: dict[str, Any], admin: httpx.Client
 ) -> None:
     _prove(stack, admin, "omnidesk", _omnidesk_register, omnidesk_world.held_for)
+
+
+def _demo_day(stack: dict[str, Any], admin: httpx.Client, kind: str, register: Register, held: Held) -> None:
+    """`make run`'s own day, shuffled within 8 deliveries with 30 % duplicates, against in order."""
+    runs = []
+    for mode in ("in-order", "disordered"):
+        tenant = f"demo-{kind[:4]}-{mode[:2]}-{order_world.fresh_numbers(1)[0][-6:]}"
+        with _registering:
+            register(stack, admin, tenant)
+        numbers = order_world.fresh_numbers(order_world.DEMO_DAY_CUSTOMERS)
+        rendered, originals = order_world.demo_day(numbers, seed=7 + len(runs))
+        numbers = numbers[: len(originals)]
+        if mode == "in-order":
+            order_world.play_in_order(stack, admin, tenant, rendered)
+        else:
+            order_world.play_disordered(
+                stack, admin, tenant, rendered, seed=7, window=WINDOW, duplicate=DUPLICATES
+            )
+        runs.append(order_world.canonical([held(stack, n) for n in numbers], numbers))
+    assert runs[0] == runs[1], "\n".join(
+        difflib.unified_diff(
+            json.dumps(runs[0], ensure_ascii=False, indent=1).splitlines(),
+            json.dumps(runs[1], ensure_ascii=False, indent=1).splitlines(),
+            "in order",
+            "reordered, duplicated",
+            lineterm="",
+        )
+    )
+
+
+def test_the_demo_day_shuffled_with_duplicates_writes_what_in_order_writes(
+    stack: dict[str, Any], admin: httpx.Client
+) -> None:
+    demo = admin.get(f"/tenants/{stack['tenant_id']}/settings").json()["settings"]
+    settings = {k: v for k, v in demo.items() if k not in ("mango", "crm", "employees")}
+    crms: list[tuple[str, Register, Held]] = [
+        ("amocrm", _amo_register(settings), _amo_held),
+        ("megaplan", _megaplan_register, megaplan_world.held_for),
+        ("omnidesk", _omnidesk_register, omnidesk_world.held_for),
+    ]
+    with ThreadPoolExecutor(len(crms)) as pool:
+        list(pool.map(lambda crm: _demo_day(stack, admin, *crm), crms))
