@@ -197,36 +197,57 @@ def wait_settled(
 _DROP = re.compile(
     r"^(id|.*_id|.*Id|uniq|request_id|created_at|updated_at|closed_at|.*_at|time.*|.*Time|.*_uid|"
     r"account_id|link|.*url|.*_link|record_link|.*Link|number|_links|entity_id|case_number|"
-    r"source_uid|contractor|recordings?)$"
+    r"source_uid|contractor|recordings?|.*[Ll]inks?)$"
 )
 _KEEP = {"responsible_user_id", "staff_id", "created_by", "status_id", "pipeline_id"}
-_ID_LIKE = re.compile(r"\b\d{6,}\b")
+
+
+_RECORDING = re.compile(r"/recordings/[^/\s\"]+/([A-Za-z0-9._~=-]+)")
+_RECORDING_LINES = re.compile(
+    r"(<p>)?(Запись разговора|Записи разговора)( MANGO OFFICE)?:?(?:[^<\n]|<link>)*(</p>)?"
+    r"|^\s*\d+\.\s*<link>\s*$",
+    re.MULTILINE,
+)
+"""Where a recording's link is written (a line of a note, message or comment), left out of comparison."""
 
 
 def canonical(held: Any, numbers: Sequence[str]) -> Any:
     """`held` with every CRM-assigned id, timestamp and link left out, each customer number replaced by
     its place in the day (`<customer 0>`), and every list sorted: two runs that wrote the same things
-    give equal results whatever order they wrote them in."""
+    give equal results whatever order they wrote them in.
+
+    A recording is counted, not placed: one stored before its call record was written travels with
+    the record, one stored after is added beside it (a note or comment) — the same recording reaching
+    the CRM once either way. `recordings` is how many distinct ones the customers' records carry."""
     labels = {digits(n): f"<customer {i}>" for i, n in enumerate(numbers)}
+    recordings = set(_RECORDING.findall(json.dumps(held, ensure_ascii=False)))
 
     def text(value: str) -> str:
         for tail, label in labels.items():
             value = re.sub(rf"\+?[78]?{tail}", label, value)
         value = re.sub(r"https?://\S+", "<link>", value)
         value = re.sub(r"\[mango:[^\]]*\]", "<our marker>", value)  # derived from Mango's ids
-        return value
+        return _RECORDING_LINES.sub("", value).strip()
+
+    def recording_only(value: Any) -> bool:
+        """A note or comment that only carries a late recording's link."""
+        if not isinstance(value, dict):
+            return False
+        texts = [text(v) for v in value.values() if isinstance(v, str) and "/recordings/" in v]
+        leftovers = [re.sub(r"<[^>]+>|<our marker>|\s", "", t) for t in texts]
+        return bool(texts) and not any(leftovers)
 
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
             return {k: walk(v, k) for k, v in sorted(value.items()) if k in _KEEP or not _DROP.match(k)}
         if isinstance(value, list):
-            items = [walk(v, key) for v in value]
+            items = [walk(v, key) for v in value if not recording_only(v)]
             return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, ensure_ascii=False))
         if isinstance(value, str):
             return text(value)
         return value
 
-    return walk(held)
+    return {"held": walk(held), "recordings": len(recordings)}
 
 
 HeldFor = Callable[[dict[str, Any], str], Any]

@@ -33,7 +33,9 @@ def _records_with(stack: dict[str, Any], kind: str, text: str) -> int:
 
     def count(value: Any) -> int:
         if isinstance(value, dict):
-            own = any(isinstance(v, str) and text in v for v in value.values())
+            strings = [v for v in value.values() if isinstance(v, str)]
+            strings += [x for v in value.values() if isinstance(v, list) for x in v if isinstance(x, str)]
+            own = any(text in v for v in strings)
             nested = sum(count(v) for v in value.values() if isinstance(v, dict | list))
             return max(1, nested) if own else nested
         if isinstance(value, list):

@@ -24,6 +24,9 @@ class Executed(BaseModel):
     key: str
     refs: tuple[EntityRef, ...] = ()
     detail: str = ""
+    recordings: tuple[str, ...] = Field(
+        default=(), description="For a call record: the recordings whose links it was written with"
+    )
 
 
 class RecordingLink(BaseModel):

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from mango_bridge.crm.errors import CrmUnavailable
 from mango_bridge.crm.port import CallAnnotation, CrmAdapter, Executed, RecordingLink
-from mango_bridge.policy.intents import Intent
+from mango_bridge.policy.intents import Intent, LogCall
 from mango_bridge.store.table import client, table_name
 
 RECORD_DAYS = 90
@@ -50,7 +50,14 @@ class IntentExecutor:
         done: dict[str, Executed],
         links: dict[str, RecordingLink],
     ) -> Executed:
-        return self._once(tenant, entry_id, intent.key, lambda: adapter.execute(intent, done, links))
+        def write() -> Executed:
+            result = adapter.execute(intent, done, links)
+            if isinstance(intent, LogCall):  # remembered with the write: what a late recording must add to
+                carried = tuple(rid for rid in intent.recording_ids if rid in links)
+                result = result.model_copy(update={"recordings": carried})
+            return result
+
+        return self._once(tenant, entry_id, intent.key, write)
 
     def annotate(
         self, tenant: str, entry_id: str, annotation: CallAnnotation, adapter: CrmAdapter, record: Executed

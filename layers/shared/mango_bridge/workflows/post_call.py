@@ -252,21 +252,24 @@ class PostCall:
             result = done.get(record.key)
             if result is None:
                 continue
-            ready = [rid for rid in record.recording_ids if rid in links]
-            if record.key not in delivered:
-                # Written by this run with what was ready (or by a run that kept no list): nothing late.
-                delivered[record.key] = ready
-                continue
-            sent = delivered[record.key]
-            for recording_id in ready:
-                if recording_id in sent or not result.refs:
-                    continue
+            # What the record was written with is kept with its write (runs may overlap); the late
+            # ones added since are in the outcome.
+            sent = delivered.setdefault(record.key, [])
+            sent.extend(rid for rid in result.recordings if rid not in sent)
+            for recording_id in [rid for rid in record.recording_ids if rid in links and rid not in sent]:
+                if not result.refs:
+                    continue  # the record is in no CRM object (the adapter said why): nothing to add to
                 annotation = CallAnnotation(
                     key=f"recording:{recording_id}", recordings=(links[recording_id],)
                 )
-                self.executor.annotate(tenant, entry_id, annotation, adapter, result)
-                sent.append(recording_id)
-                logger.info("late recording added to its call record", extra={"record": record.key})
+                added = self.executor.annotate(tenant, entry_id, annotation, adapter, result)
+                if added.refs:
+                    sent.append(recording_id)
+                    logger.info("late recording added to its call record", extra={"record": record.key})
+                else:
+                    logger.warning(
+                        "late recording not added", extra={"record": record.key, "why": added.detail}
+                    )
         return delivered
 
     def _after_earlier_calls(self, tenant: str, call: CallAggregate, attempt: int) -> None:

@@ -574,6 +574,26 @@ class MegaplanAdapter(AdapterBase):
         mine = next((c for c in made if str(c.get("providerId")) == provider_id), made[0] if made else None)
         return self._created(mine, "call")
 
+    def _late_recordings(self, record: Executed, annotation: CallAnnotation) -> Executed | None:
+        """The call written earlier (found by its `providerId`), sent to the history again with the new
+        links: the history «создает или обновляет» calls (docs «Телефония. Звонок»; which fields an
+        update keeps is unconfirmed — the whole CallInfo is sent). None when the call is a comment."""
+        if self.call_route() != "history" or not self.entry_id:
+            return None
+        provider_id = f"{self.entry_id}:{record.key}"
+        call = self._call_by_provider(provider_id)
+        if call is None:
+            return None
+        links = [str(u) for u in call.get("recordLinks") or []]
+        links += [link.url for link in annotation.recordings if link.url not in links]
+        body = {k: v for k, v in call.items() if k not in ("id",)} | {"recordLinks": links}
+        self.client.post(CALL_HISTORY_PATH, [body])
+        return Executed(
+            key=annotation.key,
+            refs=record.refs,
+            detail=f"call {call.get('id')}: {len(annotation.recordings)} late recording link(s) added",
+        )
+
     def _call_by_provider(self, provider_id: str) -> dict[str, Any] | None:
         """The call an earlier attempt wrote, if Megaplan has one with exactly this `providerId` (an
         answer for another id is not ours, whatever the route made of the parameter)."""
@@ -642,7 +662,14 @@ class MegaplanAdapter(AdapterBase):
     # -- annotations (F20–F22) -------------------------------------------------------------------
 
     def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
-        """Topics, transcript and quality score as a comment on the client the call was filed on."""
+        """Topics, transcript and quality score as a comment on the client the call was filed on; a
+        recording stored after the call was written goes into that call's `recordLinks`."""
+        if annotation.recordings and not (
+            annotation.topics or annotation.transcript or annotation.quality_score is not None
+        ):
+            added = self._late_recordings(record, annotation)
+            if added is not None:
+                return added
         client = next((r for r in record.refs if r.kind in ("contact", "company")), None)
         if client is None:
             return Executed(
