@@ -171,7 +171,12 @@ class BpmSoftAdapter(AdapterBase):
             )
         lead_columns = [c for c in ("MobilePhone", "BusinesPhone") if schema.has("Lead", c)]
         if lead_columns:
-            lead_filter = " or ".join(f"contains({c},{p.literal(digits)})" for c in lead_columns)
+            # leads have no SearchNumber: the number as typed, in the usual ways of writing it
+            lead_filter = " or ".join(
+                f"contains({c},{p.literal(pattern)})"
+                for c in lead_columns
+                for pattern in p.typed_forms(digits)
+            )
             searches.append(
                 (
                     "Lead",

@@ -57,6 +57,14 @@ def same_number(stored: str | None, phone: str | None) -> bool:
     return wanted is not None and got is not None and (got.endswith(wanted) or wanted.endswith(got))
 
 
+def typed_forms(digits: str) -> list[str]:
+    """Substrings a number ending in `digits` contains however it was typed («+7 (916) 123-45-67»,
+    «8 916 123 45 67», «89161234567»): the last seven digits, plain or grouped 3-2-2 / 3-4."""
+    last = digits[-7:]
+    a, b, c = last[:3], last[3:5], last[5:]
+    return list(dict.fromkeys([last, f"{a}-{b}-{c}", f"{a} {b} {c}", f"{a}-{b}{c}", f"{a} {b}{c}"]))
+
+
 def literal(text: str) -> str:
     """A string literal for `$filter`."""
     return "'" + text.replace("'", "''") + "'"
