@@ -291,7 +291,8 @@ class CrmConnection(BaseModel):
     ]
     bpmsoft: BpmSoftStorage | None = Field(
         default=None,
-        description="BPMSoft only: our package or base columns, and columns named by code or caption.",
+        description="Хранение в BPMSoft — BPMSoft only: our own package or base columns, and columns named "
+        "by code or caption (see docs/crm/bpmsoft.md).",
     )
 
     @field_validator("url")
