@@ -139,7 +139,9 @@ def test_the_guides_marketing_example_creates_a_case_bound_to_the_contact_and_th
     assert backend.record_history(ENTRY, history) == len(history.rows)  # «Действия звонка» on the card
     assert backend.record_history(ENTRY, history) == 0
     shown = sorted(bpm.rows("UsrMcbCallAction"), key=lambda r: r["UsrPosition"])
-    assert [(r["UsrRuleOrder"], r["UsrCallId"]) for r in shown] == [(o, row["Id"]) for o in (1, 2, 4, 5, 6, 7)]
+    assert [(r["UsrRuleOrder"], r["UsrCallId"]) for r in shown] == [
+        (o, row["Id"]) for o in (1, 2, 4, 5, 6, 7)
+    ]
     assert (
         shown[1]["UsrDirection"] == "Входящий"
         and shown[1]["UsrRole"] == "Маркетинг"

@@ -99,9 +99,12 @@ def test_f8_answered_new_number_creates_contact_account_and_lead_and_a_full_call
     assert (lead["LeadTypeId"], lead["QualifyStatusId"]) == (NEED["Покупка продукта"], STAGE["Квалификация"])
     assert (lead["QualifiedContactId"], lead["QualifiedAccountId"]) == (contact["Id"], account["Id"])
     assert (
-        call["DirectionId"] == DIRECTION["Входящий"] and STATUS[call["UsrMcbCallStatusId"]] == "Принят успешно"
+        call["DirectionId"] == DIRECTION["Входящий"]
+        and STATUS[call["UsrMcbCallStatusId"]] == "Принят успешно"
     )
-    assert call["CallerId"] == world["numbers"]["new"] and call["CalledId"] == "74951234567"  # the line dialled
+    assert (
+        call["CallerId"] == world["numbers"]["new"] and call["CalledId"] == "74951234567"
+    )  # the line dialled
     assert call["OwnerId"] == USER["101"] and contact["Name"] == f"Auto #{world['numbers']['new']}"
     assert account["Name"].startswith("Интеграция Контрагент Новый (")
     assert (call["Duration"], call["TalkTime"]) == (95, 95)
@@ -202,7 +205,10 @@ def test_f23_call_tracking_fills_the_dkt_tab_of_what_is_created_and_of_the_call(
     held = held_for(stack, world["numbers"]["dct"])
     (contact,), (lead,), (call,) = held["contacts"], held["leads"], held["calls"]
     assert (
-        contact["UsrMcbDctCallType"] == lead["UsrMcbDctCallType"] == call["UsrMcbDctCallType"] == "динамический"
+        contact["UsrMcbDctCallType"]
+        == lead["UsrMcbDctCallType"]
+        == call["UsrMcbDctCallType"]
+        == "динамический"
     )
     assert held_for(stack, world["numbers"]["new"])["contacts"][0]["UsrMcbDctCallType"] is None  # static line
 

@@ -208,7 +208,9 @@ def test_metadata_lists_what_the_instance_has(bpm: BpmSoftSandbox, http: httpx.C
     bpm.reset(app_installed=False)
     bare = http.get(f"{ODATA}/$metadata").text
     assert (
-        "UsrMcbCallStatus" not in bare and "UsrMcbRecordLinks" not in bare and '<EntitySet Name="Call"' in bare
+        "UsrMcbCallStatus" not in bare
+        and "UsrMcbRecordLinks" not in bare
+        and '<EntitySet Name="Call"' in bare
     )
     assert {row["Name"] for row in bpm.rows("LeadType")} == set(LEAD_TYPES.values())
 
