@@ -190,7 +190,7 @@ def test_a_bare_instance_gets_the_call_card_in_base_columns_and_the_rest_in_the_
         and "crm.bpmsoft.columns.quality_score" in check.message
     )
     assert "«ДКТ (коллтрекинг)» выключено" in check.message
-    assert "«Действия звонка» (история правил по ролям) выключено" in check.message
+    assert "«Действия звонка» (история правил по ролям): в примечание звонка (Call.Comment)" in check.message
 
 
 def test_role_rules_find_the_call_of_a_bare_instance_by_its_note(bpm: BpmSoftSandbox) -> None:
@@ -328,12 +328,8 @@ def test_a_refused_login_says_what_the_exception_object_says(bpm: BpmSoftSandbox
 # -- «Действия звонка» -----------------------------------------------------------------------------
 
 
-def test_a_deleted_rule_leaves_the_history_of_every_call(bpm: BpmSoftSandbox) -> None:
-    instance(bpm)
-    adapter = adapter_for(bpm)
-    new_client_call(adapter)
-    backend = BpmSoftRulesBackend(adapter)
-    history = History(
+def two_rules() -> History:
+    return History(
         status="completed",
         entry_id=ENTRY,
         direction="incoming",
@@ -351,6 +347,34 @@ def test_a_deleted_rule_leaves_the_history_of_every_call(bpm: BpmSoftSandbox) ->
             ),
         ],
     )
-    assert backend.record_history(ENTRY, history) == 2
+
+
+def test_a_deleted_rule_leaves_the_history_of_every_call(bpm: BpmSoftSandbox) -> None:
+    instance(bpm)
+    adapter = adapter_for(bpm)
+    new_client_call(adapter)
+    backend = BpmSoftRulesBackend(adapter)
+    assert backend.record_history(ENTRY, two_rules()) == 2
     assert backend.forget_rule(10) == 1
     assert [r["UsrRuleOrder"] for r in bpm.rows(CALL_ACTION)] == [1]
+
+
+def test_without_the_package_the_history_is_a_section_of_the_call_note(bpm: BpmSoftSandbox) -> None:
+    instance(bpm, app_installed=False)
+    adapter = adapter_for(bpm)
+    new_client_call(adapter)
+    backend = BpmSoftRulesBackend(adapter)
+    assert backend.record_history(ENTRY, two_rules()) == 2
+    assert backend.record_history(ENTRY, two_rules()) == 0  # a retried run changes nothing
+    note = the(bpm.rows("Call"))["Comment"].splitlines()
+    assert note[0] == f"ID звонка MANGO OFFICE: {ENTRY}"
+    assert note[-3:] == [
+        "Действия звонка:",
+        "1. [правило 1] Настройка включена",
+        "2. [правило 10] Контакт — Загрузить сущности, связанные с участниками звонка — Нет найденных сущностей",
+    ]
+    assert backend.forget_rule(10) == 1
+    assert the(bpm.rows("Call"))["Comment"].splitlines()[-2:] == [
+        "Действия звонка:",
+        "1. [правило 1] Настройка включена",
+    ]

@@ -738,6 +738,11 @@ class BpmSoftAdapter(AdapterBase):
             lines.append(f"«ДКТ (коллтрекинг)» выключено: колонок ДКТ нет; {self._hint('dct_client_id')}.")
         if schema.has(CALL_ACTION):
             lines.append(f"«Действия звонка» (история правил по ролям): объект {CALL_ACTION}.")
+        elif into_note:
+            lines.append(
+                f"«Действия звонка» (история правил по ролям): {into_note}, раздел «Действия звонка:» — нет "
+                f"объекта {CALL_ACTION} (пакет {PACKAGE})."
+            )
         else:
             lines.append(
                 f"«Действия звонка» (история правил по ролям) выключено: нет объекта {CALL_ACTION} (пакет "

@@ -237,9 +237,12 @@ class BpmSoftRulesBackend:
     def record_history(self, entry_id: str, history: History) -> int:
         """The applied rules on the call card's «Действия звонка» block (our package's `UsrMcbCallAction`
         detail), one row per applied rule on every Call row of the call; rows already there are kept,
-        so a retried run writes nothing twice. Answers how many rows were written."""
-        if not self.client.schema().has(CALL_ACTION) or not history.rows:
+        so a retried run writes nothing twice. Answers how many rows were written. Without our package,
+        the rows go into the call's note as a «Действия звонка:» section (replaced when written again)."""
+        if not history.rows:
             return 0
+        if not self.client.schema().has(CALL_ACTION):
+            return self._history_in_note(entry_id, history)
         written = 0
         for call_id in self._calls(RuleCall(entry_id=entry_id, direction="incoming")):
             for row in history.rows:
@@ -265,12 +268,43 @@ class BpmSoftRulesBackend:
                 written += not earlier
         return written
 
+    def _forget_in_notes(self, order: int) -> int:
+        note = self.adapter.columns().column("Call", "note")
+        if note is None:
+            return 0
+        mark = f"[правило {int(order)}]"
+        rows = self.client.rows(
+            "Call", {"$filter": f"contains({note},{p.literal(mark)})", "$select": f"Id,{note}"}
+        )
+        deleted = 0
+        for row in rows:
+            lines = str(row.get(note) or "").split("\n")
+            kept = [line for line in lines if mark not in line]
+            deleted += len(lines) - len(kept)
+            self.client.patch(f"Call({row['Id']})", {note: "\n".join(kept)})
+        return deleted
+
+    def _history_in_note(self, entry_id: str, history: History) -> int:
+        note = self.adapter.columns().column("Call", "note")
+        if note is None:
+            return 0
+        lines = [_history_line(row) for row in history.rows]
+        written = 0
+        for call_id in self._calls(RuleCall(entry_id=entry_id, direction="incoming")):
+            text = str((self.adapter._row("Call", call_id, note) or {}).get(note) or "")
+            kept = text.split(f"\n{HISTORY_HEADER}")[0].removeprefix(HISTORY_HEADER).rstrip()
+            updated = "\n".join(part for part in (kept, HISTORY_HEADER, *lines) if part)
+            if updated != text:
+                self.client.patch(f"Call({call_id})", {note: updated})
+                written += len(lines)
+        return written
+
     def forget_rule(self, order: int) -> int:
         """A rule deleted from the table leaves every call's history (seed 000, «Редактирование или
         удаление правила»: its application is deleted from the «Действия звонка» of all calls). Answers
         how many rows were deleted."""
         if not self.client.schema().has(CALL_ACTION):
-            return 0
+            return self._forget_in_notes(order)
         deleted = 0
         while True:
             rows = self.client.rows(
@@ -328,3 +362,13 @@ def _unique(entities: list[Entity]) -> list[Entity]:
             seen.add((entity.type, entity.id))
             unique.append(entity)
     return unique
+
+
+HISTORY_HEADER = "Действия звонка:"
+"""The call note's section that stands for «Действия звонка» on an instance without our package."""
+
+
+def _history_line(row: Any) -> str:
+    parts = [row.entity, row.entity2, row.action_label if row.action.value != "do_nothing" else None]
+    said = " — ".join(str(p) for p in (*parts, row.message) if p)
+    return f"{row.step}. [правило {row.order}] {said}"
