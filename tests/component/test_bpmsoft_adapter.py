@@ -47,6 +47,8 @@ LINKS = {
     "rec-2": RecordingLink(recording_id="rec-2", url="https://bridge.test/r/rec-2?sig=b"),
 }
 NAME = "Новый (16:30 05.03.2026, входящий вызов)"
+AUTO = "Auto #79161112233"
+"""A contact created from a new number, named as seed 000's figure 95 shows it."""
 
 
 USERS = [
@@ -224,11 +226,11 @@ def test_new_client_contact_account_and_lead_with_need_type_and_stage(
     bpm: BpmSoftSandbox, adapter: BpmSoftAdapter
 ) -> None:
     done = run(adapter, contact(source_line="74951234567"), company(), lead())
-    person = one(bpm.rows("Contact") and [c for c in bpm.rows("Contact") if c["Name"] == NAME])
+    person = one(bpm.rows("Contact") and [c for c in bpm.rows("Contact") if c["Name"] == AUTO])
     account = one(bpm.rows("Account"))
     made = one(bpm.rows("Lead"))
     assert person["MobilePhone"] == NEW_NUMBER and person["OwnerId"] == BORIS
-    assert person["MangoLineNumber"] == "74951234567"  # F16
+    assert person["UsrMcbLine"] == "74951234567"  # F16
     assert person["AccountId"] == account["Id"] and account["PrimaryContactId"] == person["Id"]
     assert account["Phone"] == NEW_NUMBER and account["OwnerId"] == BORIS
     assert made["LeadTypeId"] == NEED["Консультация"]  # chosen by name
@@ -249,7 +251,7 @@ def test_every_create_is_made_once_even_when_retried_after_a_lost_answer(
     again = adapter.for_call(ENTRY).execute(contact(), {}, {})  # a re-run: same call, same key
     assert again.refs == first["create_contact"].refs
     assert "earlier attempt" in again.detail
-    assert len([c for c in bpm.rows("Contact") if c["Name"] == NAME]) == 1
+    assert len([c for c in bpm.rows("Contact") if c["Name"] == AUTO]) == 1
 
 
 def test_unknown_need_type_is_a_settings_problem_naming_the_choices(adapter: BpmSoftAdapter) -> None:
@@ -302,14 +304,14 @@ def test_responsible_update_and_call_tracking_go_on_every_created_record(
         owner,
         log_call(related_keys=("create_contact", "create_lead")),
     )
-    person = one([c for c in bpm.rows("Contact") if c["Name"] == NAME])
+    person = one([c for c in bpm.rows("Contact") if c["Name"] == AUTO])
     made = one(bpm.rows("Lead"))
     call = one(bpm.rows("Call"))
     for row in (person, made, call):  # the new client's records and the call card's «ДКТ» tab
-        assert row["MangoDctClientId"] == "uid-1" and row["MangoDctClientCid"] == "GA1.2.3"
-        assert row["MangoDctCity"] == "Москва" and row["MangoDctSource"] == "yandex"
-        assert row["MangoDctTerm"] == "купить диван" and row["MangoDctTimeOnSite"] == 340
-        assert row["MangoDctCallType"] == "динамический" and row["MangoDctNewUser"] is True
+        assert row["UsrMcbDctClientId"] == "uid-1" and row["UsrMcbDctClientCid"] == "GA1.2.3"
+        assert row["UsrMcbDctCity"] == "Москва" and row["UsrMcbDctSource"] == "yandex"
+        assert row["UsrMcbDctTerm"] == "купить диван" and row["UsrMcbDctTimeOnSite"] == 340
+        assert row["UsrMcbDctCallType"] == "динамический" and row["UsrMcbDctNewUser"] is True
     assert person["OwnerId"] == ANNA and made["OwnerId"] == ANNA
 
 
@@ -327,16 +329,16 @@ def test_call_card_holds_direction_status_numbers_times_client_and_recordings(
         links=LINKS,
     )
     call = one(bpm.rows("Call"))
-    person = one([c for c in bpm.rows("Contact") if c["Name"] == NAME])
+    person = one([c for c in bpm.rows("Contact") if c["Name"] == AUTO])
     assert call["DirectionId"] == INCOMING
-    assert call["MangoCallStatusId"] == STATUS["Принят успешно"]
-    assert (call["CallerId"], call["CalledId"]) == (NEW_NUMBER, "102")
+    assert call["UsrMcbCallStatusId"] == STATUS["Принят успешно"]
+    assert (call["CallerId"], call["CalledId"]) == ("79161112233", "74951234567")  # the line dialled
     assert call["StartDate"] == "2026-03-05T08:40:00Z" and call["EndDate"] == "2026-03-05T08:41:35Z"
     assert (call["Duration"], call["TalkTime"]) == (95, 95)
     assert call["IntegrationId"] == "leg-1" and call["ParentCallId"] is None
     assert call["ContactId"] == person["Id"] and call["AccountId"] == one(bpm.rows("Account"))["Id"]
-    assert call["MangoRecordLinks"].split("\n") == [LINKS["rec-1"].url, LINKS["rec-2"].url]
-    assert call["MangoResponsibleId"] == BORIS and call["MangoLineNumber"] == "74951234567"
+    assert call["UsrMcbRecordLinks"].split("\n") == [LINKS["rec-1"].url, LINKS["rec-2"].url]
+    assert call["OwnerId"] == BORIS and call["UsrMcbLine"] == "74951234567"
     assert call["CreatedById"]  # «Создал»: the integration's API user
     assert "«Принят успешно»" in done["log_call:leg-1"].detail
 
@@ -357,9 +359,9 @@ def test_missed_and_outgoing_calls_have_their_own_status_and_direction(
         ),
     )
     calls = {c["IntegrationId"]: c for c in bpm.rows("Call")}
-    assert calls["a"]["MangoCallStatusId"] == STATUS["Пропущенный"] and calls["a"]["TalkTime"] == 0
-    assert calls["b"]["MangoCallStatusId"] == STATUS["Недозвон"] and calls["b"]["DirectionId"] == OUTGOING
-    assert (calls["b"]["CallerId"], calls["b"]["CalledId"]) == ("102", NEW_NUMBER)
+    assert calls["a"]["UsrMcbCallStatusId"] == STATUS["Пропущенный"] and calls["a"]["TalkTime"] == 0
+    assert calls["b"]["UsrMcbCallStatusId"] == STATUS["Недозвон"] and calls["b"]["DirectionId"] == OUTGOING
+    assert (calls["b"]["CallerId"], calls["b"]["CalledId"]) == ("74951234567", "79161112233")
 
 
 def test_a_transfer_is_two_calls_the_second_pointing_at_the_first(
@@ -380,8 +382,8 @@ def test_a_transfer_is_two_calls_the_second_pointing_at_the_first(
     calls = {c["IntegrationId"]: c for c in bpm.rows("Call")}
     assert calls["leg-2"]["ParentCallId"] == "leg-1"
     assert (
-        calls["leg-2"]["MangoRecordLinks"] == LINKS["rec-2"].url
-        and calls["leg-1"]["MangoRecordLinks"] == LINKS["rec-1"].url
+        calls["leg-2"]["UsrMcbRecordLinks"] == LINKS["rec-2"].url
+        and calls["leg-1"]["UsrMcbRecordLinks"] == LINKS["rec-1"].url
     )
 
 
@@ -431,9 +433,9 @@ def test_annotations_fill_the_speech_analytics_and_quality_tabs_once(
         ),
     )
     call = one(bpm.rows("Call"))
-    assert call["MangoSpeechTopics"] == "Сотрудник поздоровался; Сотрудник упомянул акции; Слова паразиты"
-    assert call["MangoTranscript"] == '[запись rec-1]\n"Сотрудник": "Добрый день."\n"Клиент": "Добрый день."'
-    assert call["MangoQualityScore"] == 5
+    assert call["UsrMcbTopics"] == "Сотрудник поздоровался; Сотрудник упомянул акции; Слова паразиты"
+    assert call["UsrMcbTranscript"] == '[запись rec-1]\n"Сотрудник": "Добрый день."\n"Клиент": "Добрый день."'
+    assert call["UsrMcbQualityScore"] == 5
 
 
 def test_rebind_moves_the_call_to_the_chosen_contact_and_its_account(
@@ -486,13 +488,12 @@ def test_a_wrong_password_is_http_200_with_a_code_and_a_settings_problem(bpm: Bp
 
 
 def test_connection_check_in_plain_words(bpm: BpmSoftSandbox) -> None:
-    assert (
-        BpmSoftAdapter(client_for(bpm, address=f" {bpm.url.upper()}/0/ ")).check_connection().message
-        == "Авторизационные данные корректны"
-    )
+    check = BpmSoftAdapter(client_for(bpm, address=f" {bpm.url.upper()}/0/ ")).check_connection()
+    assert check.ok and check.message.startswith("Авторизационные данные корректны")
+    assert "пакет UsrMcbMangoBridge установлен" in check.message
     bpm.reset(app_installed=False)
     check = BpmSoftAdapter(client_for(bpm)).check_connection()
-    assert not check.ok and "приложение интеграции MANGO OFFICE в BPMSoft не установлено" in check.message
+    assert check.ok and "не установлен" in check.message  # a working instance is never «not installed»
     bpm.add_fault({"outage": True})
     check = BpmSoftAdapter(client_for(bpm)).check_connection()
     assert not check.ok and "не отвечает" in check.message
@@ -517,13 +518,13 @@ def test_429_is_rate_limited_5xx_and_refused_connections_are_unavailable_400_is_
 
 
 def test_columns_missing_from_metadata_are_skipped_and_said(bpm: BpmSoftSandbox) -> None:
-    bpm.reset(drop_columns={"Call": ["MangoQualityScore", "LeadId"], "Contact": ["MangoLineNumber"]})
+    bpm.reset(drop_columns={"Call": ["UsrMcbQualityScore", "LeadId"], "Contact": ["UsrMcbLine"]})
     bpm.seed(users=USERS)
     adapter = BpmSoftAdapter(client_for(bpm)).for_call(ENTRY)
     done = run(adapter, contact(source_line="74951234567"), log_call(related_keys=("create_contact",)))
-    assert "skipped, this BPMSoft has no column Contact.MangoLineNumber" in done["create_contact"].detail
+    assert "skipped, this BPMSoft has no column Contact «Название линии»" in done["create_contact"].detail
     noted = adapter.annotate(done["log_call:leg-1"], CallAnnotation(key="quality", quality_score=4))
-    assert "Call.MangoQualityScore" in noted.detail
+    assert "Call.UsrMcbQualityScore" in noted.detail
     assert one(bpm.rows("Call"))["ContactId"] == done["create_contact"].refs[0].id
 
 
@@ -532,7 +533,7 @@ def test_net8_deployments_are_found_at_odata_without_the_zero(bpm: BpmSoftSandbo
     adapter = BpmSoftAdapter(client_for(bpm)).for_call(ENTRY)
     run(adapter, contact())
     assert adapter.client.odata_root() == "/odata"
-    assert one([c for c in bpm.rows("Contact") if c["Name"] == NAME])
+    assert one([c for c in bpm.rows("Contact") if c["Name"] == AUTO])
 
 
 def test_the_address_is_trimmed_lower_cased_and_understood() -> None:

@@ -138,14 +138,16 @@ def test_the_guides_marketing_example_creates_a_case_bound_to_the_contact_and_th
     assert len(bpm.rows("Case")) == 1 and again.screen == history.screen
     assert backend.record_history(ENTRY, history) == len(history.rows)  # «Действия звонка» on the card
     assert backend.record_history(ENTRY, history) == 0
-    shown = sorted(bpm.rows("MangoCallAction"), key=lambda r: r["Position"])
-    assert [(r["RuleOrder"], r["CallId"]) for r in shown] == [(o, row["Id"]) for o in (1, 2, 4, 5, 6, 7)]
+    shown = sorted(bpm.rows("UsrMcbCallAction"), key=lambda r: r["UsrPosition"])
+    assert [(r["UsrRuleOrder"], r["UsrCallId"]) for r in shown] == [
+        (o, row["Id"]) for o in (1, 2, 4, 5, 6, 7)
+    ]
     assert (
-        shown[1]["Direction"] == "Входящий"
-        and shown[1]["Role"] == "Маркетинг"
-        and shown[1]["Entity"] == CONTACT
+        shown[1]["UsrDirection"] == "Входящий"
+        and shown[1]["UsrRole"] == "Маркетинг"
+        and shown[1]["UsrEntity"] == CONTACT
     )
-    assert shown[2]["Action"] == "Создать новую сущность"
+    assert shown[2]["UsrAction"] == "Создать новую сущность"
 
 
 def test_roles_come_from_the_users_functional_roles(backend: BpmSoftRulesBackend) -> None:
@@ -194,7 +196,7 @@ def test_writes_create_link_assign_and_refuse_what_bpmsoft_cannot_hold(
     backend.bind_card_to_call_and_call_to_all(call(), [made, Entity(ACCOUNT, client["account"])])
     (row,) = bpm.rows("Call")
     assert (row["LeadId"], row["AccountId"]) == (made.id, client["account"])
-    assert {(r["EntityName"], r["EntityId"]) for r in bpm.rows("MangoCallEntity")} == {
+    assert {(r["UsrEntityName"], r["UsrEntityId"]) for r in bpm.rows("UsrMcbCallEntity")} == {
         ("Lead", made.id),
         ("Account", client["account"]),
     }

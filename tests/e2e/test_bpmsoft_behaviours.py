@@ -99,18 +99,23 @@ def test_f8_answered_new_number_creates_contact_account_and_lead_and_a_full_call
     assert (lead["LeadTypeId"], lead["QualifyStatusId"]) == (NEED["Покупка продукта"], STAGE["Квалификация"])
     assert (lead["QualifiedContactId"], lead["QualifiedAccountId"]) == (contact["Id"], account["Id"])
     assert (
-        call["DirectionId"] == DIRECTION["Входящий"] and STATUS[call["MangoCallStatusId"]] == "Принят успешно"
+        call["DirectionId"] == DIRECTION["Входящий"]
+        and STATUS[call["UsrMcbCallStatusId"]] == "Принят успешно"
     )
-    assert call["CallerId"] == f"+{world['numbers']['new']}" and call["CalledId"] == "101"
+    assert (
+        call["CallerId"] == world["numbers"]["new"] and call["CalledId"] == "74951234567"
+    )  # the line dialled
+    assert call["OwnerId"] == USER["101"] and contact["Name"] == f"Auto #{world['numbers']['new']}"
+    assert account["Name"].startswith("Интеграция Контрагент Новый (")
     assert (call["Duration"], call["TalkTime"]) == (95, 95)
     assert (call["ContactId"], call["AccountId"], call["LeadId"]) == (
         contact["Id"],
         account["Id"],
         lead["Id"],
     )
-    assert call["MangoRecordLinks"].startswith("http")  # «Запись разговора»: playable from the card
-    assert call["MangoResponsibleId"] == USER["101"] and call["MangoEntryId"] == entry(world, "new")
-    assert call["MangoLineNumber"] == "74951234567"
+    assert call["UsrMcbRecordLinks"].startswith("http")  # «Запись разговора»: playable from the card
+    assert call["OwnerId"] == USER["101"] and call["UsrMcbEntryId"] == entry(world, "new")
+    assert call["UsrMcbLine"] == "74951234567"
 
 
 def test_f12_repeat_calls_create_a_lead_per_call_on_the_existing_contact(
@@ -135,7 +140,7 @@ def test_f12_repeat_calls_create_a_lead_per_call_on_the_existing_contact(
     assert answered["QualifiedContactId"] == missed["QualifiedContactId"] == contact["Id"]
     assert answered["OwnerId"] == missed["OwnerId"] == contact["OwnerId"]  # the client's responsible
     assert len(held["calls"]) == 3 and {c["ContactId"] for c in held["calls"]} == {contact["Id"]}
-    assert sorted(STATUS[c["MangoCallStatusId"]] for c in held["calls"]) == ["Принят успешно"] * 2 + [
+    assert sorted(STATUS[c["UsrMcbCallStatusId"]] for c in held["calls"]) == ["Принят успешно"] * 2 + [
         "Пропущенный"
     ]
 
@@ -148,8 +153,8 @@ def test_f5_missed_in_ivr_is_recorded_with_the_chosen_responsible_and_a_missed_l
     (lead,), (call,) = held["leads"], held["calls"]
     assert lead["OwnerId"] == IVR_RESPONSIBLE
     assert (lead["LeadTypeId"], lead["QualifyStatusId"]) == (NEED["Консультация"], STAGE["Распределение"])
-    assert STATUS[call["MangoCallStatusId"]] == "Пропущенный" and call["TalkTime"] == 0
-    assert call["MangoResponsibleId"] == IVR_RESPONSIBLE and call["LeadId"] == lead["Id"]
+    assert STATUS[call["UsrMcbCallStatusId"]] == "Пропущенный" and call["TalkTime"] == 0
+    assert call["OwnerId"] == IVR_RESPONSIBLE and call["LeadId"] == lead["Id"]
 
 
 def test_f6_missed_group_call_gets_the_group_responsible(
@@ -157,8 +162,8 @@ def test_f6_missed_group_call_gets_the_group_responsible(
 ) -> None:
     held = held_for(stack, world["numbers"]["group"])
     (lead,), (call,) = held["leads"], held["calls"]
-    assert lead["OwnerId"] == GROUP_RESPONSIBLE and call["MangoResponsibleId"] == GROUP_RESPONSIBLE
-    assert STATUS[call["MangoCallStatusId"]] == "Пропущенный"
+    assert lead["OwnerId"] == GROUP_RESPONSIBLE and call["OwnerId"] == GROUP_RESPONSIBLE
+    assert STATUS[call["UsrMcbCallStatusId"]] == "Пропущенный"
 
 
 def test_outgoing_call_card_has_the_outgoing_direction_and_numbers(
@@ -168,9 +173,9 @@ def test_outgoing_call_card_has_the_outgoing_direction_and_numbers(
     (call,) = held["calls"]
     assert (
         call["DirectionId"] == DIRECTION["Исходящий"]
-        and STATUS[call["MangoCallStatusId"]] == "Успешный исходящий"
+        and STATUS[call["UsrMcbCallStatusId"]] == "Успешный исходящий"
     )
-    assert (call["CallerId"], call["CalledId"]) == ("106", f"+{world['numbers']['out']}")
+    assert (call["CallerId"], call["CalledId"]) == ("74951234567", world["numbers"]["out"])
     assert held["contacts"] == [] and call["ContactId"] is None  # nothing is created for outgoing calls
 
 
@@ -179,17 +184,17 @@ def test_f2_transfer_is_one_call_per_employee_each_with_its_recording(
 ) -> None:
     held = held_for(stack, world["numbers"]["transfer"])
     first, second = held["calls"]
-    assert (first["CalledId"], second["CalledId"]) == ("101", "102")
+    assert (first["OwnerId"], second["OwnerId"]) == (USER["101"], USER["102"])  # who talked
     assert second["ParentCallId"] == first["IntegrationId"]
     assert (
-        first["MangoRecordLinks"]
-        and second["MangoRecordLinks"]
-        and first["MangoRecordLinks"] != second["MangoRecordLinks"]
+        first["UsrMcbRecordLinks"]
+        and second["UsrMcbRecordLinks"]
+        and first["UsrMcbRecordLinks"] != second["UsrMcbRecordLinks"]
     )
     (contact,) = held["contacts"]
     assert contact["OwnerId"] == USER["101"] and first["ContactId"] == second["ContactId"] == contact["Id"]
     with httpx.Client(trust_env=False) as http:  # F19: the links stay playable from the call card
-        for link in (first["MangoRecordLinks"], second["MangoRecordLinks"]):
+        for link in (first["UsrMcbRecordLinks"], second["UsrMcbRecordLinks"]):
             answer = http.get(link, follow_redirects=False)
             assert answer.status_code in (302, 303, 307) and answer.headers["location"]
 
@@ -200,9 +205,12 @@ def test_f23_call_tracking_fills_the_dkt_tab_of_what_is_created_and_of_the_call(
     held = held_for(stack, world["numbers"]["dct"])
     (contact,), (lead,), (call,) = held["contacts"], held["leads"], held["calls"]
     assert (
-        contact["MangoDctCallType"] == lead["MangoDctCallType"] == call["MangoDctCallType"] == "динамический"
+        contact["UsrMcbDctCallType"]
+        == lead["UsrMcbDctCallType"]
+        == call["UsrMcbDctCallType"]
+        == "динамический"
     )
-    assert held_for(stack, world["numbers"]["new"])["contacts"][0]["MangoDctCallType"] is None  # static line
+    assert held_for(stack, world["numbers"]["new"])["contacts"][0]["UsrMcbDctCallType"] is None  # static line
 
 
 def test_f18_disable_leads_keeps_everything_but_leads(stack: dict[str, Any], world: dict[str, Any]) -> None:
@@ -236,7 +244,8 @@ def test_f14_manual_binding_moves_the_call_to_the_contact_the_user_chose(
 
 def test_f41_connection_check_in_plain_words(admin: httpx.Client, world: dict[str, Any]) -> None:
     answer = admin.post(f"/tenants/{GUIDE}/crm/check").json()
-    assert answer == {"ok": True, "message": "Авторизационные данные корректны"}
+    assert answer["ok"] and answer["message"].startswith("Авторизационные данные корректны")
+    assert "пакет UsrMcbMangoBridge установлен" in answer["message"]
 
 
 def test_f31_role_rules_create_a_case_bound_to_the_contact_and_the_call(

@@ -87,7 +87,7 @@ def test_the_demo_day_leaves_what_the_bpmsoft_guide_promises(
         assert [(NAME.get(lead["OwnerId"]), lead["LeadTypeId"]) for lead in held["leads"]] == expected[
             "leads"
         ], number
-        calls = [(STATUS[c["MangoCallStatusId"]], NAME.get(c["MangoResponsibleId"])) for c in held["calls"]]
+        calls = [(STATUS[c["UsrMcbCallStatusId"]], NAME.get(c["OwnerId"])) for c in held["calls"]]
         assert calls == expected["calls"], number
         for call in held["calls"]:
             linked = {held["contacts"][0]["Id"]} if held["contacts"] else set()

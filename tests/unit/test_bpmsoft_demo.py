@@ -50,7 +50,7 @@ def test_render_shows_calls_and_created_records() -> None:
                     "ContactId": contact,
                     "StartDate": "2026-03-05T08:40:00Z",
                     "DirectionId": "1d96a65f-2131-4916-8825-2d142b1000b2",
-                    "MangoRecordLinks": "https://bridge.test/r/1",
+                    "UsrMcbRecordLinks": "https://bridge.test/r/1",
                 }
             ]
         )

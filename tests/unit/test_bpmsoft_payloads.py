@@ -3,6 +3,8 @@ schema read from `$metadata`."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from mango_bridge.calls.visitor import Visitor
 from mango_bridge.crm.bpmsoft import parse_metadata
 from mango_bridge.crm.bpmsoft import payloads as p
@@ -47,16 +49,37 @@ def test_metadata_gives_each_entity_set_its_columns_and_lookup_ids() -> None:
         and schema.has("Call", "CallerId")
         and not schema.has("Call", "LeadId")
     )
-    kept, skipped = schema.fit("Call", {"CallerId": "1", "MangoQualityScore": 5})
-    assert kept == {"CallerId": "1"} and skipped == ["Call.MangoQualityScore"]
+    kept, skipped = schema.fit("Call", {"CallerId": "1", "UsrMcbQualityScore": 5})
+    assert kept == {"CallerId": "1"} and skipped == ["Call.UsrMcbQualityScore"]
     assert not schema.has("Lead")
 
 
 def test_outgoing_not_reached_call_row() -> None:
-    row = p.call_row(log_call(), call_id="c", entry_id="E", parent_leg=None, urls=[], status_id="s")
-    assert row["DirectionId"] == p.OUTGOING and (row["CallerId"], row["CalledId"]) == ("106", "+74955404444")
+    row = p.call_row(log_call(), call_id="c", parent_leg=None)
+    assert row["DirectionId"] == p.OUTGOING and (row["CallerId"], row["CalledId"]) == ("106", "74955404444")
     assert row["IntegrationId"] == "leg-9" and row["TalkTime"] == 0 and row["EndDate"] == row["StartDate"]
-    assert "ParentCallId" not in row and "MangoRecordLinks" not in row and row["MangoEntryId"] == "E"
+    assert "ParentCallId" not in row and row["OwnerId"] == "u"
+    assert p.call_extras(log_call(), entry_id="E", urls=[], status="Недозвон") == {
+        "entry_id": "E",
+        "call_status": "Недозвон",
+    }
+
+
+def test_call_numbers_and_caption_as_seed_000_shows_them() -> None:
+    """Figure 89: «Номер От» 74955404444, «Номер Кому» 74953745669 (the line dialled); the card's title
+    «Incoming 2023-10-24 05:36:45»."""
+    incoming = log_call(
+        direction="incoming",
+        line_number="+7 (495) 374-56-69",
+        started_at=1_698_125_805,
+        phone="+74955404444",
+    )
+    row = p.call_row(incoming, call_id="c", parent_leg=None)
+    assert (row["CallerId"], row["CalledId"]) == ("74955404444", "74953745669")
+    assert row["Caption"] == "Incoming 2023-10-24 05:36:45"
+    assert p.auto_contact_name("+7 (495) 540-44-44") == "Auto #74955404444"
+    moment = dt.datetime(2023, 10, 23, 18, 7, 45)
+    assert p.integration_name("Контрагент", moment) == "Интеграция Контрагент Новый (2023.10.23 18:07:45)"
 
 
 def test_stable_ids_are_per_call_and_intent() -> None:
@@ -81,15 +104,15 @@ def test_dkt_values_follow_the_guides_fields_and_skip_the_empty_ones() -> None:
         key="k", reason="t", targets=(), tracking_number="7495", number_type="static", visitor=visitor
     )
     assert p.dct_values(intent) == {
-        "MangoDctClientId": "uid",
-        "MangoDctYaClientId": "ya",
-        "MangoDctTimeOnSite": 12,
-        "MangoRoistat": "rs",
-        "MangoDctCallType": "статический",
-        "MangoDctNewUser": False,
+        "dct_client_id": "uid",
+        "dct_ya_client_id": "ya",
+        "dct_time_on_site": 12,
+        "dct_roistat_id": "rs",
+        "dct_number_type": "статический",
+        "dct_new_visitor": False,
     }
     bare = SaveCallTracking(key="k", reason="t", targets=(), tracking_number="7495", number_type="dynamic")
-    assert p.dct_values(bare) == {"MangoDctCallType": "динамический"}
+    assert p.dct_values(bare) == {"dct_number_type": "динамический"}
 
 
 def test_transcripts_are_kept_per_recording_and_topics_once_each() -> None:

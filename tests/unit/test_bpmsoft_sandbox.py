@@ -52,7 +52,8 @@ def test_login_sets_bpmsoft_cookies_and_a_wrong_password_is_http_200_with_a_code
     answer = bad.post(
         "/ServiceModel/AuthService.svc/Login", json={"UserName": DEFAULT_LOGIN, "UserPassword": "x"}
     )
-    assert answer.status_code == 200 and answer.json()["Code"] == 1 and "Неверное" in answer.json()["Message"]
+    said = answer.json()
+    assert answer.status_code == 200 and said["Code"] == 1 and "Неверное" in said["Exception"]["Message"]
     assert bad.get(f"{ODATA}/Contact").status_code == 401
 
 
@@ -195,19 +196,21 @@ def test_metadata_lists_what_the_instance_has(bpm: BpmSoftSandbox, http: httpx.C
     full = http.get(f"{ODATA}/$metadata").text
     assert (
         '<EntitySet Name="Call"' in full
-        and 'Name="MangoQualityScore"' in full
+        and 'Name="UsrMcbQualityScore"' in full
         and 'Name="LeadTypeId"' in full
     )
-    bpm.reset(drop_columns={"Call": ["MangoQualityScore"]})
+    bpm.reset(drop_columns={"Call": ["UsrMcbQualityScore"]})
     call_type = (
         http.get(f"{ODATA}/$metadata").text.split('<EntityType Name="Call">')[1].split("</EntityType>")[0]
     )
-    assert 'Name="MangoQualityScore"' not in call_type and 'Name="MangoTranscript"' in call_type
-    assert http.post(f"{ODATA}/Call", json={"MangoQualityScore": 5}).status_code == 400
+    assert 'Name="UsrMcbQualityScore"' not in call_type and 'Name="UsrMcbTranscript"' in call_type
+    assert http.post(f"{ODATA}/Call", json={"UsrMcbQualityScore": 5}).status_code == 400
     bpm.reset(app_installed=False)
     bare = http.get(f"{ODATA}/$metadata").text
     assert (
-        "MangoCallStatus" not in bare and "MangoRecordLinks" not in bare and '<EntitySet Name="Call"' in bare
+        "UsrMcbCallStatus" not in bare
+        and "UsrMcbRecordLinks" not in bare
+        and '<EntitySet Name="Call"' in bare
     )
     assert {row["Name"] for row in bpm.rows("LeadType")} == set(LEAD_TYPES.values())
 

@@ -88,7 +88,7 @@ def render(state: dict[str, Any]) -> str:
         for t in ("Contact", "Account", "Lead")
         for row in state.get(t, [])
     }
-    statuses = {**CALL_STATUSES, **{row["Id"]: row["Name"] for row in state.get("MangoCallStatus", [])}}
+    statuses = {**CALL_STATUSES, **{row["Id"]: row["Name"] for row in state.get("UsrMcbCallStatus", [])}}
     lines = ["Звонки (Контакт-центр):"]
     lines.append(
         f"  {'Начало':20} {'Направление':11} {'Статус':18} {'От':14} {'Кому':14} {'Сек':>4}  Контакт / Контрагент / Лид"
@@ -97,9 +97,9 @@ def render(state: dict[str, Any]) -> str:
         linked = " / ".join(str(names.get(call.get(c)) or "—") for c in ("ContactId", "AccountId", "LeadId"))
         lines.append(
             f"  {call.get('StartDate') or '':20} {CALL_DIRECTIONS.get(call.get('DirectionId') or '', '?'):11} "
-            f"{statuses.get(call.get('MangoCallStatusId') or '', '—'):18} {call.get('CallerId') or '':14} "
+            f"{statuses.get(call.get('UsrMcbCallStatusId') or '', '—'):18} {call.get('CallerId') or '':14} "
             f"{call.get('CalledId') or '':14} {call.get('Duration') or 0:>4}  {linked}"
-            + ("  ▶ запись" if call.get("MangoRecordLinks") else "")
+            + ("  ▶ запись" if call.get("UsrMcbRecordLinks") else "")
         )
     for table, title, column in (
         ("Contact", "Контакты", "Name"),

@@ -1,19 +1,28 @@
-"""What the BPMSoft sandbox's instance holds: its entities, their columns, and the lookups it ships with.
+"""What the BPMSoft sandbox's instance holds: its entities, their columns and captions, and the lookups
+it ships with.
 
-The columns follow Creatio's base schemas (`Call_Base`, `Lead_Lead`, contact communications) that
-BPMSoft inherits, plus the columns the MANGO OFFICE integration package adds (`Mango…`: call status,
-line, recordings, speech analytics, quality score, the ДКТ call-tracking fields, the action history).
-An instance without the package, or with an older one, is simulated by dropping columns; `$metadata`
-then describes what is left, as a real instance would.
+The base columns follow Creatio's base schemas (`Call_Base`, `Lead_Lead`, contact communications) that
+BPMSoft inherits. Our own package (`integrations/bpmsoft-package/schemas.json`, prefix `UsrMcb`) is
+installed by default: its columns on Call / Contact / Account / Lead, the call-status lookup, the
+«Действия звонка» object — built from that file, so the sandbox holds exactly what the package
+declares. `prefix` installs the same columns under another prefix (a vendor's package, or columns an
+administrator made by hand), found by their captions; without the package the instance is bare.
+Captions are served as BPMSoft serves them: `SysSchema`, `SysEntitySchemaColumn` and the view
+`VwSysEntitySchemaColumn` (lookups named without `Id`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 NAMESPACE = "BPMSoft.Configuration.OData"
+PACKAGE_FILE = Path(__file__).resolve().parents[3] / "integrations" / "bpmsoft-package" / "schemas.json"
+OUR_PREFIX = "UsrMcb"
 
 GUID, TEXT, INT, BOOL, DATE, DECIMAL = (
     "Edm.Guid",
@@ -23,6 +32,15 @@ GUID, TEXT, INT, BOOL, DATE, DECIMAL = (
     "Edm.DateTimeOffset",
     "Edm.Decimal",
 )
+PACKAGE_TYPES = {
+    "ShortText": TEXT,
+    "MediumText": TEXT,
+    "LongText": TEXT,
+    "MaxSizeText": TEXT,
+    "Integer": INT,
+    "Boolean": BOOL,
+    "Guid": GUID,
+}
 
 
 def sandbox_id(name: str) -> str:
@@ -37,7 +55,10 @@ class Entity:
     lookups: dict[str, str] = field(default_factory=dict)
     """Navigation name → target entity; each has its `<name>Id` column."""
     integration: frozenset[str] = frozenset()
-    """Columns the MANGO OFFICE package adds (absent when the package is not installed)."""
+    """Columns a package added (absent on a bare instance)."""
+    captions: dict[str, str] = field(default_factory=dict)
+    """Column (lookups without `Id`) → what the user sees."""
+    caption: str = ""
 
     def all_columns(self) -> dict[str, str]:
         return {**self.columns, **{f"{nav}Id": GUID for nav in self.lookups}}
@@ -45,40 +66,33 @@ class Entity:
 
 BASE = {"Id": GUID, "CreatedOn": DATE, "ModifiedOn": DATE}
 BASE_LOOKUPS = {"CreatedBy": "Contact", "ModifiedBy": "Contact"}
-
-DCT_COLUMNS: dict[str, str] = {
-    "MangoDctClientId": TEXT,
-    "MangoDctClientCid": TEXT,
-    "MangoDctYaClientId": TEXT,
-    "MangoDctCity": TEXT,
-    "MangoDctSource": TEXT,
-    "MangoDctMedium": TEXT,
-    "MangoDctCampaign": TEXT,
-    "MangoDctContent": TEXT,
-    "MangoDctTerm": TEXT,
-    "MangoDctTimeOnSite": INT,
-    "MangoDctCallPage": TEXT,
-    "MangoDctContext": TEXT,
-    "MangoDctCustom": TEXT,
-    "MangoDctAppName": TEXT,
-    "MangoDctRequestType": TEXT,
-    "MangoRoistat": TEXT,
-    "MangoDctCallType": TEXT,
-    "MangoDctDevice": TEXT,
-    "MangoDctNewUser": BOOL,
+BASE_CAPTIONS = {
+    "Id": "Id",
+    "CreatedOn": "Дата создания",
+    "ModifiedOn": "Дата изменения",
+    "CreatedBy": "Создал",
+    "ModifiedBy": "Изменил",
+    "Name": "Название",
+    "Owner": "Ответственный",
+    "Contact": "Контакт",
+    "Account": "Контрагент",
+    "Lead": "Лид",
+    "Phone": "Телефон",
+    "MobilePhone": "Мобильный телефон",
+    "Direction": "Направление звонка",
+    "CallerId": "Номер От",
+    "CalledId": "Номер Кому",
+    "StartDate": "Дата начала",
+    "EndDate": "Дата завершения",
+    "Duration": "Длительность",
+    "Caption": "Заголовок",
+    "Comment": "Примечание",
+    "IntegrationId": "Идентификатор звонка",
+    "ParentCallId": "Идентификатор родительского звонка",
+    "TalkTime": "Время разговора",
+    "LeadName": "Название лида",
 }
-"""The ДКТ tab: «ДКТ: client_id» … «ДКТ: Новый пользователь», in the guide's order."""
-
-CLIENT_INTEGRATION = {"MangoLineNumber": TEXT, **DCT_COLUMNS}
-CALL_INTEGRATION = {
-    "MangoEntryId": TEXT,
-    "MangoLineNumber": TEXT,
-    "MangoRecordLinks": TEXT,
-    "MangoQualityScore": INT,
-    "MangoSpeechTopics": TEXT,
-    "MangoTranscript": TEXT,
-    **DCT_COLUMNS,
-}
+"""The base columns' captions (as a Russian-language instance shows them; the sandbox's own wording)."""
 
 
 def _lookup(name: str, **extra: str) -> Entity:
@@ -98,16 +112,13 @@ def entities() -> dict[str, Entity]:
                 "HomePhone": TEXT,
                 "Email": TEXT,
                 "JobTitle": TEXT,
-                **CLIENT_INTEGRATION,
             },
             {**BASE_LOOKUPS, "Owner": "Contact", "Account": "Account", "Type": "ContactType"},
-            frozenset(CLIENT_INTEGRATION),
         ),
         Entity(
             "Account",
-            {**BASE, "Name": TEXT, "Phone": TEXT, "AdditionalPhone": TEXT, "Web": TEXT, **CLIENT_INTEGRATION},
+            {**BASE, "Name": TEXT, "Phone": TEXT, "AdditionalPhone": TEXT, "Web": TEXT},
             {**BASE_LOOKUPS, "Owner": "Contact", "PrimaryContact": "Contact", "Type": "AccountType"},
-            frozenset(CLIENT_INTEGRATION),
         ),
         Entity(
             "ContactCommunication",
@@ -130,7 +141,6 @@ def entities() -> dict[str, Entity]:
                 "MobilePhone": TEXT,
                 "Email": TEXT,
                 "Commentary": TEXT,
-                **CLIENT_INTEGRATION,
             },
             {
                 **BASE_LOOKUPS,
@@ -141,7 +151,6 @@ def entities() -> dict[str, Entity]:
                 "Owner": "Contact",
                 "SalesOwner": "Contact",
             },
-            frozenset(CLIENT_INTEGRATION),
         ),
         Entity(
             "Call",
@@ -161,7 +170,6 @@ def entities() -> dict[str, Entity]:
                 "HoldTime": INT,
                 "Caption": TEXT,
                 "Comment": TEXT,
-                **CALL_INTEGRATION,
             },
             {
                 **BASE_LOOKUPS,
@@ -170,10 +178,8 @@ def entities() -> dict[str, Entity]:
                 "Account": "Account",
                 "Lead": "Lead",
                 "Case": "Case",
-                "MangoCallStatus": "MangoCallStatus",
-                "MangoResponsible": "Contact",
+                "Owner": "Contact",
             },
-            frozenset({*CALL_INTEGRATION, "MangoCallStatusId", "MangoResponsibleId"}),
         ),
         Entity(
             "Case",
@@ -192,31 +198,9 @@ def entities() -> dict[str, Entity]:
             {**BASE_LOOKUPS, "SysUser": "SysAdminUnit", "SysRole": "SysAdminUnit"},
         ),
         Entity(
-            "MangoCallEntity",
-            {**BASE, "EntityName": TEXT, "EntityId": GUID},
-            {**BASE_LOOKUPS, "Call": "Call"},
-        ),
-        Entity(
             "SysAdminUnit",
             {**BASE, "Name": TEXT, "Active": BOOL, "SysAdminUnitTypeValue": INT},
             {**BASE_LOOKUPS, "Contact": "Contact"},
-        ),
-        Entity(
-            "MangoCallAction",
-            {
-                **BASE,
-                "Position": INT,
-                "RuleOrder": INT,
-                "Direction": TEXT,
-                "Role": TEXT,
-                "Condition": TEXT,
-                "Entity": TEXT,
-                "Entity2": TEXT,
-                "Action": TEXT,
-                "Value": TEXT,
-                "Result": TEXT,
-            },
-            {**BASE_LOOKUPS, "Call": "Call"},
         ),
         _lookup("CallDirection"),
         _lookup("CommunicationType"),
@@ -224,14 +208,63 @@ def entities() -> dict[str, Entity]:
         _lookup("AccountType"),
         _lookup("LeadType"),
         _lookup("QualifyStatus", IsFinal=BOOL, Position=INT),
-        _lookup("MangoCallStatus"),
         _lookup("CaseStatus", IsFinal=BOOL),
+        Entity("SysSchema", {**BASE, "UId": GUID, "Name": TEXT, "Caption": TEXT, "ManagerName": TEXT}),
+        Entity(
+            "SysEntitySchemaColumn",
+            {**BASE, "SysEntitySchemaUId": GUID, "UId": GUID, "Name": TEXT, "Caption": TEXT},
+        ),
+        Entity("VwSysEntitySchemaColumn", {**BASE, "EntitySchemaName": TEXT, "Name": TEXT, "Caption": TEXT}),
     ]
+    for entity in found:
+        entity.captions = {
+            c: BASE_CAPTIONS[c]
+            for c in [*entity.columns, *entity.lookups]
+            if c in BASE_CAPTIONS and not (entity.name == "Lead" and c in ("Contact", "Account"))
+        }
     return {entity.name: entity for entity in found}
 
 
-INTEGRATION_ENTITIES = frozenset({"MangoCallStatus", "MangoCallAction", "MangoCallEntity"})
-"""Whole objects the package adds."""
+CAPTION_TABLES = ("SysSchema", "SysEntitySchemaColumn", "VwSysEntitySchemaColumn")
+
+
+def package() -> dict[str, Any]:
+    """Our package's declaration (`integrations/bpmsoft-package/schemas.json`)."""
+    return json.loads(PACKAGE_FILE.read_text(encoding="utf-8"))
+
+
+def install_package(schema: dict[str, Entity], prefix: str = OUR_PREFIX) -> dict[str, list[dict[str, Any]]]:
+    """Our package's schemas added to `schema` (names under `prefix`); answers the lookup rows it ships."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+
+    def named(name: str) -> str:
+        return prefix + name.removeprefix(OUR_PREFIX) if name.startswith(OUR_PREFIX) else name
+
+    for declared in package()["schemas"]:
+        name = named(declared["name"])
+        if declared["extend_parent"]:
+            entity = schema[name]
+        else:
+            base = {**BASE, "Name": TEXT, "Description": TEXT} if declared["parent"] == "BaseLookup" else BASE
+            entity = schema[name] = Entity(name, dict(base), dict(BASE_LOOKUPS), caption=declared["caption"])
+            entity.captions = {
+                c: BASE_CAPTIONS[c] for c in [*entity.columns, *entity.lookups] if c in BASE_CAPTIONS
+            }
+        added = set()
+        for column in declared["columns"]:
+            column_name = named(column["name"])
+            if column["type"] == "Lookup":
+                entity.lookups[column_name] = named(column["reference"])
+                added.add(f"{column_name}Id")
+            else:
+                entity.columns[column_name] = PACKAGE_TYPES[column["type"]]
+                added.add(column_name)
+            entity.captions[column_name] = column["caption"]
+        entity.integration = frozenset({*entity.integration, *added})
+        if declared.get("values"):
+            rows[name] = [{"Id": v["id"], "Name": v["name"]} for v in declared["values"]]
+    return rows
+
 
 CALL_DIRECTIONS = {
     "1d96a65f-2131-4916-8825-2d142b1000b2": "Входящий",
@@ -277,9 +310,12 @@ CASE_STATUSES = {
 FUNCTIONAL_ROLE_TYPE = 6
 """`SysAdminUnitTypeValue` of functional roles (users are 4)."""
 CALL_STATUSES = {
-    sandbox_id(f"call-status:{name}"): name
-    for name in ("Принят успешно", "Пропущенный", "Успешный исходящий", "Недозвон")
+    value["id"]: value["name"]
+    for declared in package()["schemas"]
+    if declared["name"] == f"{OUR_PREFIX}CallStatus"
+    for value in declared["values"]
 }
+"""«Статус звонка» as our package ships it."""
 
 
 def csdl(schema: dict[str, Entity]) -> str:

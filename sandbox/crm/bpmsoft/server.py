@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from werkzeug.wrappers import Request, Response
 
 from sandbox.crm.bpmsoft import query as q
-from sandbox.crm.bpmsoft.schema import FUNCTIONAL_ROLE_TYPE, csdl, sandbox_id
+from sandbox.crm.bpmsoft.schema import FUNCTIONAL_ROLE_TYPE, OUR_PREFIX, csdl, sandbox_id
 from sandbox.crm.bpmsoft.store import SUPERVISOR, InstanceStore, ODataError
 from sandbox.faults import Clock, OutageFault, apply_fault_request
 from sandbox.logged_server import LoggedRequest, LoggedServer
@@ -100,10 +100,23 @@ class BpmSoftSandbox(LoggedServer[BpmFault]):
             self._faults.add(parsed)
         return parsed
 
-    def reset(self, *, app_installed: bool = True, drop_columns: dict[str, list[str]] | None = None) -> None:
-        """A fresh instance (sessions survive, so a running bridge stays logged in)."""
+    def reset(
+        self,
+        *,
+        app_installed: bool = True,
+        drop_columns: dict[str, list[str]] | None = None,
+        prefix: str | None = None,
+        captions: bool = True,
+    ) -> None:
+        """A fresh instance (sessions survive, so a running bridge stays logged in): our package, or the
+        same columns under another `prefix`, or none (`app_installed=False`)."""
         with self._lock:
-            self.store.reset(app_installed=app_installed, drop_columns=drop_columns)
+            self.store.reset(
+                app_installed=app_installed,
+                drop_columns=drop_columns,
+                prefix=prefix or OUR_PREFIX,
+                captions=captions,
+            )
             self._faults.clear()
             self._requests.clear()
 
@@ -176,6 +189,7 @@ class BpmSoftSandbox(LoggedServer[BpmFault]):
             "net8": self.net8,
             "csrf_on_root": self.csrf_on_root,
             "app_installed": self.store.app_installed,
+            "package_prefix": self.store.prefix,
             "dropped_columns": self.store.dropped,
             "logins": sorted(self.accounts),
             "now": self._now(),
@@ -245,10 +259,17 @@ class BpmSoftSandbox(LoggedServer[BpmFault]):
         body = _json_body(request) or {}
         account = self.accounts.get(str(body.get("UserName") or ""))
         if account is None or account.get("password") != body.get("UserPassword"):
+            said = "Неверное имя пользователя или пароль."
             answer = {
                 "Code": 1,
-                "Message": "Неверное имя пользователя или пароль.",
-                "Exception": None,
+                "Message": "",
+                "Exception": {
+                    "HelpLink": None,
+                    "InnerException": None,
+                    "Message": said,
+                    "StackTrace": None,
+                    "Type": "BPMSoft.Authentication.AuthenticationException",
+                },
                 "PasswordChangeUrl": None,
                 "RedirectUrl": None,
             }
@@ -406,7 +427,10 @@ class BpmSoftSandbox(LoggedServer[BpmFault]):
                 return _json(self.state(), 200)
             if what == "reset" and request.method == "POST":
                 self.reset(
-                    app_installed=bool(body.get("app_installed", True)), drop_columns=body.get("drop_columns")
+                    app_installed=bool(body.get("app_installed", True)),
+                    drop_columns=body.get("drop_columns"),
+                    prefix=body.get("prefix"),
+                    captions=bool(body.get("captions", True)),
                 )
                 return _json({"ok": True}, 200)
             if what == "faults":

@@ -20,21 +20,22 @@ from sandbox.crm.bpmsoft import query as q
 from sandbox.crm.bpmsoft.schema import (
     BOOL,
     CALL_DIRECTIONS,
-    CALL_STATUSES,
+    CAPTION_TABLES,
     CASE_STATUSES,
     COMMUNICATION_TYPES,
     DATE,
     DECIMAL,
     GUID,
     INT,
-    INTEGRATION_ENTITIES,
     LEAD_TYPES,
     NAMESPACE,
+    OUR_PREFIX,
     PHONE_COLUMN_TYPES,
     QUALIFY_STATUSES,
     TEXT,
     Entity,
     entities,
+    install_package,
     sandbox_id,
 )
 
@@ -74,16 +75,21 @@ class InstanceStore:
 
     # -- schema ----------------------------------------------------------------------------------
 
-    def reset(self, *, app_installed: bool = True, drop_columns: dict[str, list[str]] | None = None) -> None:
+    def reset(
+        self,
+        *,
+        app_installed: bool = True,
+        drop_columns: dict[str, list[str]] | None = None,
+        prefix: str = OUR_PREFIX,
+        captions: bool = True,
+    ) -> None:
+        """`app_installed`: our package (under `prefix`: another prefix is a vendor's package, or columns
+        made by hand); `captions`: the caption tables are readable by the API user."""
         schema = entities()
-        if not app_installed:
-            for name in INTEGRATION_ENTITIES:
+        package_rows = install_package(schema, prefix) if app_installed else {}
+        if not captions:
+            for name in CAPTION_TABLES:
                 schema.pop(name)
-            for entity in schema.values():
-                for column in entity.integration:
-                    entity.columns.pop(column, None)
-                    if column.endswith("Id"):
-                        entity.lookups.pop(column[:-2], None)
         for name, columns in (drop_columns or {}).items():
             entity = schema.get(name)
             if entity is None:
@@ -92,13 +98,57 @@ class InstanceStore:
                 if column in ("Id",):
                     raise ValueError("Id cannot be dropped")
                 entity.columns.pop(column, None)
-                if column.endswith("Id"):
-                    entity.lookups.pop(column[:-2], None)
+                entity.captions.pop(column, None)
+                if column.endswith("Id") and column[:-2] in entity.lookups:
+                    entity.lookups.pop(column[:-2])
+                    entity.captions.pop(column[:-2], None)
         self.schema = schema
         self.app_installed = app_installed
+        self.prefix = prefix if app_installed else None
         self.dropped = {k: list(v) for k, v in (drop_columns or {}).items()}
         self.tables = {name: {} for name in schema}
         self._seed_lookups()
+        now = self._now()
+        for name, rows in package_rows.items():
+            for row in rows:
+                self._put(name, row, now)
+        self._seed_captions(now)
+
+    def _seed_captions(self, now: str) -> None:
+        """`SysSchema` (one row per object), `SysEntitySchemaColumn` and `VwSysEntitySchemaColumn`."""
+        for entity in self.schema.values():
+            if entity.name in CAPTION_TABLES:
+                continue
+            schema_uid = sandbox_id(f"schema:{entity.name}")
+            self._put(
+                "SysSchema",
+                {
+                    "Id": schema_uid,
+                    "UId": schema_uid,
+                    "Name": entity.name,
+                    "Caption": entity.caption or entity.name,
+                    "ManagerName": "EntitySchemaManager",
+                },
+                now,
+            )
+            for column, caption in entity.captions.items():
+                column_uid = sandbox_id(f"column:{entity.name}.{column}")
+                self._put(
+                    "SysEntitySchemaColumn",
+                    {
+                        "Id": column_uid,
+                        "UId": column_uid,
+                        "SysEntitySchemaUId": schema_uid,
+                        "Name": column,
+                        "Caption": caption,
+                    },
+                    now,
+                )
+                self._put(
+                    "VwSysEntitySchemaColumn",
+                    {"Id": column_uid, "EntitySchemaName": entity.name, "Name": column, "Caption": caption},
+                    now,
+                )
 
     def entity(self, name: str) -> Entity:
         entity = self.schema.get(name)
@@ -133,9 +183,6 @@ class InstanceStore:
             )
         for guid, (name, final) in CASE_STATUSES.items():
             self._put("CaseStatus", {"Id": guid, "Name": name, "IsFinal": final}, now)
-        if "MangoCallStatus" in self.schema:
-            for guid, name in CALL_STATUSES.items():
-                self._put("MangoCallStatus", {"Id": guid, "Name": name}, now)
 
     def _put(self, name: str, values: Row, now: str) -> None:
         if name not in self.schema:

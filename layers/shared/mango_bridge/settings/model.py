@@ -221,6 +221,31 @@ class SecretRef(BaseModel):
     )
 
 
+class BpmSoftStorage(BaseModel):
+    """BPMSoft only: where what base BPMSoft has no column for is written (see docs/crm/bpmsoft.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    storage: Literal["package", "base"] = Field(
+        default="package",
+        description="Хранение — `package`: the columns of the bridge's own BPMSoft package (`UsrMcb…`, "
+        "installed from `integrations/bpmsoft-package/`), else columns found by the captions Mango's guide "
+        "shows; `base`: base columns only, plus the columns mapped below or found by those captions; "
+        "whatever has no column goes into the call's note or is off (the connection check says which).",
+    )
+    columns: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")],
+        Annotated[str, Field(min_length=1, max_length=128), BeforeValidator(_text)],
+    ] = Field(
+        default_factory=dict,
+        max_length=40,
+        description="Колонки — a column for a field by its code or by the caption users see, e.g. "
+        '`{"quality_score": "Оценка качества", "record_links": "UsrCallRecords", "note": "Comment"}`. Keys: '
+        "`call_status`, `entry_id`, `line`, `record_links`, `topics`, `transcript`, `quality_score`, "
+        "`note`, `dct_<visitor field>` (`dct_client_id`, `dct_utm_source`, …).",
+    )
+
+
 def _split_emails(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in re.split(r"[,;]", value) if part.strip()]
@@ -264,6 +289,11 @@ class CrmConnection(BaseModel):
         ),
         BeforeValidator(_split_emails),
     ]
+    bpmsoft: BpmSoftStorage | None = Field(
+        default=None,
+        description="Хранение в BPMSoft — BPMSoft only: our own package or base columns, and columns named "
+        "by code or caption (see docs/crm/bpmsoft.md).",
+    )
 
     @field_validator("url")
     @classmethod

@@ -7,21 +7,26 @@ then reads the row the earlier attempt wrote instead of creating a second one. A
 after a successful create (linking a new account to its contact) never raises: its failure is
 reported in `Executed.detail`, since raising would make the workflow run the intent again.
 
-Whatever the instance's `$metadata` does not list (an edition without leads, an older integration
-package without the quality-score column…) is skipped and named in `Executed.detail`.
+Whatever base BPMSoft has no column for (the call's status, recordings, speech analytics, ДКТ…) goes
+where `fields.ColumnMap` finds it on this instance — our package's column, a column named by the
+tenant's settings or found by its caption — else into the call's note, else it is skipped and named in
+`Executed.detail`; the connection check says which, feature by feature.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from mango_bridge.crm import connection_check as answers
 from mango_bridge.crm.adapter_base import AdapterBase, Directory
 from mango_bridge.crm.bpmsoft import payloads as p
 from mango_bridge.crm.bpmsoft.client import BpmSoftClient, error_for
+from mango_bridge.crm.bpmsoft.fields import CALL_ACTION, DCT_FIELDS, FIELDS, PACKAGE, ColumnMap, Storage
 from mango_bridge.crm.capabilities import CAPABILITIES
 from mango_bridge.crm.errors import BadSettings, CrmRateLimited, CrmRejected, CrmUnavailable
 from mango_bridge.crm.port import CallAnnotation, ConnectionCheck, Executed, RecordingLink
@@ -44,9 +49,8 @@ if TYPE_CHECKING:
 ENTITY: dict[str, str] = {"contact": "Contact", "company": "Account", "lead": "Lead"}
 KIND: dict[str, str] = {v: k for k, v in ENTITY.items()}
 NAME_COLUMN = {"Contact": "Name", "Account": "Name", "Lead": "LeadName"}
-CALL_ANNOTATION_COLUMNS = ("MangoSpeechTopics", "MangoTranscript", "MangoQualityScore", "MangoRecordLinks")
-PACKAGE_CALL_COLUMNS = ("MangoCallStatusId", "MangoRecordLinks", "MangoSpeechTopics", "MangoTranscript")
-"""Columns only the MANGO OFFICE package adds: their absence means the application is not installed."""
+CALL_ANNOTATION_FIELDS = ("topics", "transcript", "quality_score", "record_links")
+MOSCOW = ZoneInfo("Europe/Moscow")
 
 CHECK_FAILED = (
     "Некорректные авторизационные данные или не подключено приложение в BPMSoft. Проверьте URL сервиса, "
@@ -64,6 +68,7 @@ class _Directory(Directory):
         super().__init__()
         self.users: tuple[CrmUser, ...] | None = None
         self.lookups: dict[str, list[dict[str, Any]]] = {}
+        self.columns: ColumnMap | None = None
 
 
 class BpmSoftAdapter(AdapterBase):
@@ -78,9 +83,37 @@ class BpmSoftAdapter(AdapterBase):
         entry_id: str | None = None,
         follow_up_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        storage: Storage = "package",
+        columns: Mapping[str, str] | None = None,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(MOSCOW),
         _directory: _Directory | None = None,
     ) -> None:
         super().__init__(client, _directory or _Directory(), entry_id, follow_up_attempts, sleep)
+        self.storage: Storage = storage
+        self.wanted_columns = dict(columns or {})
+        self._now = now
+
+    def columns(self) -> ColumnMap:
+        """Where this instance keeps each field (`fields.ColumnMap`), worked out once per adapter."""
+        return self._directory.remembered("columns", self._column_map)
+
+    def _column_map(self) -> ColumnMap:
+        return ColumnMap(
+            self.client.schema(), self.client.captions, storage=self.storage, columns=self.wanted_columns
+        )
+
+    def _placed(self, entity: str, extras: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Field values → this instance's columns; the fields it has no column for, as said in details."""
+        columns = self.columns()
+        values: dict[str, Any] = {}
+        unplaced: list[str] = []
+        for key, value in extras.items():
+            column = columns.column(entity, key)
+            if column is None:
+                unplaced.append(f"{entity} «{FIELDS[key].caption}»")
+            else:
+                values[column] = value
+        return values, unplaced
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -138,7 +171,12 @@ class BpmSoftAdapter(AdapterBase):
             )
         lead_columns = [c for c in ("MobilePhone", "BusinesPhone") if schema.has("Lead", c)]
         if lead_columns:
-            lead_filter = " or ".join(f"contains({c},{p.literal(digits)})" for c in lead_columns)
+            # leads have no SearchNumber: the number as typed, in the usual ways of writing it
+            lead_filter = " or ".join(
+                f"contains({c},{p.literal(pattern)})"
+                for c in lead_columns
+                for pattern in p.typed_forms(digits)
+            )
             searches.append(
                 (
                     "Lead",
@@ -262,38 +300,39 @@ class BpmSoftAdapter(AdapterBase):
         return row if isinstance(row, dict) else None
 
     def _create_contact(self, intent: CreateContact) -> Executed:
+        name = p.auto_contact_name(intent.phone) or intent.name
         values: dict[str, Any] = {
             "Id": self._new_id(intent.key),
-            "Name": intent.name,
+            "Name": name,
             "OwnerId": intent.responsible_user_id,
         }
         if intent.phone:
             values[p.phone_column("Contact", intent.phone)] = intent.phone
-        if intent.source_line:
-            values["MangoLineNumber"] = intent.source_line
-        row, skipped, earlier = self._create("Contact", values)
-        made = EntityRef(kind="contact", id=str(row.get("Id") or values["Id"]), name=intent.name)
+        extra, unplaced = self._placed("Contact", {"line": intent.source_line} if intent.source_line else {})
+        row, skipped, earlier = self._create("Contact", {**values, **extra})
+        made = EntityRef(kind="contact", id=str(row.get("Id") or values["Id"]), name=name)
         return Executed(
             key=intent.key,
             refs=(made,),
-            detail=self._said(f"created {self._describe(made)}", skipped, earlier),
+            detail=self._said(f"created {self._describe(made)}", skipped + unplaced, earlier),
         )
 
     def _create_account(self, intent: CreateCompany, done: dict[str, Executed]) -> Executed:
         contact = self._company_contact(intent, done)
+        name = p.integration_name("Контрагент", self._now())
         values: dict[str, Any] = {
             "Id": self._new_id(intent.key),
-            "Name": intent.name,
+            "Name": name,
             "OwnerId": intent.responsible_user_id,
         }
         if intent.phone:
             values["Phone"] = intent.phone
-        if intent.source_line:
-            values["MangoLineNumber"] = intent.source_line
         if contact is not None:
             values["PrimaryContactId"] = contact.id
-        row, skipped, earlier = self._create("Account", values)
-        made = EntityRef(kind="company", id=str(row.get("Id") or values["Id"]), name=intent.name)
+        extra, unplaced = self._placed("Account", {"line": intent.source_line} if intent.source_line else {})
+        row, skipped, earlier = self._create("Account", {**values, **extra})
+        skipped += unplaced
+        made = EntityRef(kind="company", id=str(row.get("Id") or values["Id"]), name=name)
         detail = f"created account (контрагент) {self._describe(made)}"
         if contact is not None and self.client.schema().has("Contact", "AccountId"):
             failed = self._follow_up(
@@ -309,9 +348,10 @@ class BpmSoftAdapter(AdapterBase):
             related = [intent.customer, *related]
         contact = next((r for r in related if r.kind == "contact"), None)
         account = next((r for r in related if r.kind == "company"), None)
+        name = intent.name if intent.customer is not None else p.integration_name("Лид", self._now())
         values: dict[str, Any] = {
             "Id": self._new_id(intent.key),
-            "LeadName": intent.name,
+            "LeadName": name,
             "OwnerId": intent.responsible_user_id,
             "LeadTypeId": self._lookup("LeadType", intent.need_type, "«Тип потребности»")
             if intent.need_type
@@ -323,12 +363,15 @@ class BpmSoftAdapter(AdapterBase):
             "QualifiedAccountId": account.id if account else None,
             "Contact": contact.name if contact and contact.name else None,
             "Account": account.name if account and account.name else None,
-            "MangoLineNumber": intent.source_line,
         }
         if intent.phone:
             values[p.phone_column("Lead", intent.phone)] = intent.phone
-        row, skipped, earlier = self._create("Lead", {k: v for k, v in values.items() if v is not None})
-        made = EntityRef(kind="lead", id=str(row.get("Id") or values["Id"]), name=intent.name)
+        extra, unplaced = self._placed("Lead", {"line": intent.source_line} if intent.source_line else {})
+        row, skipped, earlier = self._create(
+            "Lead", {**{k: v for k, v in values.items() if v is not None}, **extra}
+        )
+        skipped += unplaced
+        made = EntityRef(kind="lead", id=str(row.get("Id") or values["Id"]), name=name)
         linked = [f"contact {contact.id}"] if contact else []
         linked += [f"account {account.id}"] if account else []
         detail = f"created {self._describe(made)}" + (f", qualified to {', '.join(linked)}" if linked else "")
@@ -355,13 +398,18 @@ class BpmSoftAdapter(AdapterBase):
             return Executed(
                 key=intent.key, detail="nothing to hold the call-tracking data: no record was created"
             )
-        values = p.dct_values(intent)
-        skipped = self._patch_all([(ENTITY[r.kind], r.id, values) for r in targets])
+        fields = p.dct_values(intent)
+        patches, unplaced = [], []
+        for ref in targets:
+            values, missing = self._placed(ENTITY[ref.kind], fields)
+            patches.append((ENTITY[ref.kind], ref.id, values))
+            unplaced += missing
+        skipped = self._patch_all(patches) + unplaced
         names = ", ".join(self._describe(r) for r in targets)
         return Executed(
             key=intent.key,
             refs=tuple(targets),
-            detail=self._said(f"ДКТ ({len(values)} fields) saved on {names}", skipped),
+            detail=self._said(f"ДКТ ({len(fields)} fields) saved on {names}", skipped),
         )
 
     def _patch_all(self, patches: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
@@ -394,15 +442,10 @@ class BpmSoftAdapter(AdapterBase):
         urls = [links[rid].url for rid in intent.recording_ids if rid in links]
         earlier_calls = [key for key in done if key.startswith("log_call:") and key != intent.key]
         parent = earlier_calls[-1].removeprefix("log_call:") if earlier_calls else None
-        status_id = None
-        if schema.has("Call", "MangoCallStatusId"):
-            status_id = self._lookup(
-                "MangoCallStatus", p.CALL_STATUS[intent.result], "«Статус звонка»", required=False
-            )
+        status = p.CALL_STATUS[intent.result]
         call_id = self._new_id(intent.key)
-        values = p.call_row(
-            intent, call_id=call_id, entry_id=self.entry_id, parent_leg=parent, urls=urls, status_id=status_id
-        )
+        values = p.call_row(intent, call_id=call_id, parent_leg=parent)
+        extras = p.call_extras(intent, entry_id=self.entry_id, urls=urls, status=status)
         linked = self._linked(intent, done)
         for ref in linked:
             values.setdefault(
@@ -416,9 +459,10 @@ class BpmSoftAdapter(AdapterBase):
                 linked.append(EntityRef(kind="company", id=str(row["AccountId"])))
         tracking = done.get(SAVE_CALL_TRACKING)
         if tracking is not None and tracking.refs:
-            values.update(self._dct_of(tracking.refs[0]))
-        _, skipped, earlier = self._create("Call", values)
-        status = p.CALL_STATUS[intent.result]
+            extras.update(self._dct_of(tracking.refs[0]))
+        placed, unplaced = self._call_extras(extras)
+        _, skipped, earlier = self._create("Call", {**values, **placed})
+        skipped += unplaced
         on = ", ".join(self._describe(r) for r in linked) or "no client (the number is unknown to BPMSoft)"
         detail = f"call {call_id} «{status}» ({intent.direction}, leg {values['IntegrationId']}) on {on}"
         if urls:
@@ -437,15 +481,47 @@ class BpmSoftAdapter(AdapterBase):
                 linked.append(ref)
         return linked
 
+    def _call_extras(self, extras: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The call's fields in their columns; those without one in the call's note (one «Подпись:
+        значение» per line), or skipped when the instance has no note column either."""
+        columns = self.columns()
+        values: dict[str, Any] = {}
+        noted: list[tuple[str, str]] = []
+        unplaced: list[str] = []
+        for key, value in extras.items():
+            field = FIELDS[key]
+            column = columns.column("Call", key)
+            if column is not None and key == "call_status":
+                target = columns.lookup_of("Call", key)
+                found = self._lookup(target, value, "«Статус звонка»", required=False) if target else None
+                column = column if found else None
+                value = found or value
+            if column is not None:
+                values[column] = value
+            elif field.noted:
+                lines = str(value).splitlines() if key == "record_links" else [str(value)]
+                noted += [(field.caption, line) for line in lines]
+            else:
+                unplaced.append(f"Call «{field.caption}»")
+        if noted:
+            note = columns.column("Call", "note")
+            if note is None:
+                unplaced += [f"Call «{caption}»" for caption in dict.fromkeys(c for c, _ in noted)]
+            else:
+                values[note] = p.note_text(noted)
+        return values, unplaced
+
     def _dct_of(self, ref: EntityRef) -> dict[str, Any]:
-        """The ДКТ values saved on the new client, for the call card's «ДКТ» tab."""
-        schema = self.client.schema()
+        """The ДКТ values saved on the new client (by field key), for the call card's «ДКТ» tab."""
         entity = ENTITY.get(ref.kind, "")
-        columns = [c for c in p.DCT_COLUMNS.values() if schema.has(entity, c) and schema.has("Call", c)]
-        if not columns:
+        columns = self.columns()
+        keys = {
+            columns.column(entity, f.key): f.key for f in DCT_FIELDS.values() if columns.column(entity, f.key)
+        }
+        if not keys:
             return {}
-        row = self._row(entity, ref.id, ",".join(columns)) or {}
-        return {c: row[c] for c in columns if row.get(c) is not None}
+        row = self._row(entity, ref.id, ",".join(c for c in keys if c)) or {}
+        return {key: row[c] for c, key in keys.items() if c and row.get(c) is not None}
 
     # -- after the call ----------------------------------------------------------------------------
 
@@ -472,19 +548,28 @@ class BpmSoftAdapter(AdapterBase):
     def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
         """Topics and the transcript into «Речевая аналитика», the score into «Оценка качества» (F20–F22)."""
         schema = self.client.schema()
-        wanted = [c for c in CALL_ANNOTATION_COLUMNS if schema.has("Call", c)]
+        column = {k: self.columns().column("Call", k) or FIELDS[k].code() for k in CALL_ANNOTATION_FIELDS}
+        wanted = [column[k] for k in CALL_ANNOTATION_FIELDS if schema.has("Call", column[k])]
         call = self._call_of(record, ",".join(["Id", *wanted]))
         values: dict[str, Any] = {}
         if annotation.topics:
-            values["MangoSpeechTopics"] = p.merged_topics(call.get("MangoSpeechTopics"), annotation.topics)
+            values[column["topics"]] = p.merged_topics(call.get(column["topics"]), annotation.topics)
         if annotation.transcript:
-            values["MangoTranscript"] = p.merged_transcript(call.get("MangoTranscript"), annotation)
+            values[column["transcript"]] = p.merged_transcript(call.get(column["transcript"]), annotation)
         if annotation.quality_score is not None:
-            values["MangoQualityScore"] = annotation.quality_score
+            values[column["quality_score"]] = annotation.quality_score
         if annotation.recordings:
-            earlier = [line for line in str(call.get("MangoRecordLinks") or "").splitlines() if line]
-            late = [link.url for link in annotation.recordings if link.url not in earlier]
-            values["MangoRecordLinks"] = "\n".join([*earlier, *late])
+            # A recording stored after the call was written: added to the card's links, or, on an
+            # instance without that column, to the call's note as one more «Запись разговора» line.
+            links_column = column["record_links"]
+            target = links_column if schema.has("Call", links_column) else "Comment"
+            if target == "Comment":
+                call = {**call, **self._call_of(record, "Id,Comment")}
+            earlier = [line for line in str(call.get(target) or "").splitlines() if line]
+            late = [link.url for link in annotation.recordings if link.url not in str(call.get(target) or "")]
+            if target == "Comment":
+                late = [f"{FIELDS['record_links'].caption}: {url}" for url in late]
+            values[target] = "\n".join([*earlier, *late])
         kept, skipped = schema.fit("Call", values)
         if kept:
             self.client.patch(f"Call({call['Id']})", kept)
@@ -602,18 +687,120 @@ class BpmSoftAdapter(AdapterBase):
             return answers.not_answering("BPMSoft", self.client.base_url, check="URL сервиса")
         except CrmRejected as problem:
             return ConnectionCheck(ok=False, message=f"{CHECK_FAILED} ({problem})")
-        missing = schema.missing("Call", PACKAGE_CALL_COLUMNS)
-        if not schema.has("Call") or len(missing) == len(PACKAGE_CALL_COLUMNS):
+        if not schema.has("Call"):
             return ConnectionCheck(
                 ok=False,
-                message=f"{CHECK_FAILED} (вход выполнен, но приложение интеграции MANGO OFFICE в BPMSoft не установлено)",
+                message="Вход выполнен, но пользователю API не виден объект «Звонок» (Call): звонки сохранять "
+                "некуда. Проверьте права пользователя API на объект «Звонок» и OData.",
             )
-        if missing:
-            return ConnectionCheck(
-                ok=True,
-                message=f"{CHECK_OK}; устаревшая версия приложения интеграции: нет колонок звонка {', '.join(missing)}",
+        with self._directory.lock:
+            self._directory.columns = None
+            self._directory.lookups = {}
+        return ConnectionCheck(ok=True, message="\n".join(self.column_report()))
+
+    def column_report(self) -> list[str]:
+        """Feature by feature, in plain Russian: where this instance keeps it, or why it is off."""
+        columns = self.columns()
+        schema = columns.schema
+        lines = [f"{CHECK_OK}: вход в BPMSoft ({self.client.base_url}) выполнен, OData 4 доступен."]
+        package = list(FIELDS.values())
+        present = [f for f in package if schema.has("Call", f.code()) or schema.has("Contact", f.code())]
+        if self.storage == "base":
+            lines.append("Хранение: только базовые колонки BPMSoft и колонки, назначенные в настройках.")
+        elif len(present) == len(package) and schema.has(CALL_ACTION):
+            lines.append(f"Хранение: пакет {PACKAGE} установлен.")
+        elif present:
+            lines.append(
+                f"Хранение: пакет {PACKAGE} установлен не полностью (есть {len(present)} колонок из "
+                f"{len(package)}): недостающее ищется по подписям колонок."
             )
-        return ConnectionCheck(ok=True, message=CHECK_OK)
+        else:
+            lines.append(
+                f"Хранение: пакет {PACKAGE} не установлен — колонки ищутся по подписям, которые показывает "
+                "BPMSoft; что не найдено, пишется в примечание звонка или выключено."
+            )
+        note = columns.place("Call", "note")
+        into_note = f"в примечание звонка (Call.{note.column})" if note.column else None
+        for field in FIELDS.values():
+            if field.key.startswith("dct_"):
+                continue
+            places = [columns.place(entity, field.key) for entity in field.entities]
+            found = [f"{pl.entity}.{pl.column} ({pl.how})" for pl in places if pl.column]
+            why = "; ".join(dict.fromkeys(pl.how for pl in places if not pl.column))
+            if found and not why:
+                lines.append(f"«{field.label}»: {', '.join(found)}.")
+            elif found:
+                lines.append(f"«{field.label}»: {', '.join(found)}; не записывается: {why}.")
+            elif field.noted and into_note:
+                others = [pl.entity for pl in places if pl.entity != "Call"]
+                elsewhere = f"; у {', '.join(others)} не записывается" if others else ""
+                lines.append(f"«{field.label}»: {into_note} — {why}{elsewhere}.")
+            else:
+                lines.append(f"«{field.label}» выключено: {why}; {self._hint(field.key)}.")
+            if field.key == "call_status" and places[0].column:
+                lines += self._status_values(columns)
+        dct = [columns.place(entity, f.key) for f in DCT_FIELDS.values() for entity in f.entities]
+        on_call = [pl for pl in dct if pl.entity == "Call" and pl.column]
+        on_clients = {pl.entity for pl in dct if pl.entity != "Call" and pl.column}
+        if on_call or on_clients:
+            where = ", ".join(sorted(on_clients)) or "нигде"
+            lines.append(
+                f"«ДКТ (коллтрекинг)»: {len(on_call)} из {len(DCT_FIELDS)} полей на звонке; у клиентов "
+                f"({where})."
+            )
+        else:
+            lines.append(f"«ДКТ (коллтрекинг)» выключено: колонок ДКТ нет; {self._hint('dct_client_id')}.")
+        if schema.has(CALL_ACTION):
+            lines.append(f"«Действия звонка» (история правил по ролям): объект {CALL_ACTION}.")
+        elif into_note:
+            lines.append(
+                f"«Действия звонка» (история правил по ролям): {into_note}, раздел «Действия звонка:» — нет "
+                f"объекта {CALL_ACTION} (пакет {PACKAGE})."
+            )
+        else:
+            lines.append(
+                f"«Действия звонка» (история правил по ролям) выключено: нет объекта {CALL_ACTION} (пакет "
+                f"{PACKAGE}); правила по ролям выполняются, но их история не сохраняется."
+            )
+        if not columns.place("Call", "entry_id").column and not note.column:
+            lines.append(
+                "Правила по ролям не смогут найти звонок: нет ни колонки «ID звонка MANGO OFFICE», ни "
+                "примечания звонка."
+            )
+        unknown = columns.unknown_keys()
+        if unknown:
+            lines.append(f"В настройках колонок неизвестные поля: {', '.join(unknown)}.")
+        if not self.client.captions("Call") and any(
+            not columns.place(e, f.key).column for f in FIELDS.values() for e in f.entities
+        ):
+            lines.append(
+                "Подписи колонок прочитать не удалось (SysSchema / SysEntitySchemaColumn недоступны "
+                "пользователю API): колонки находятся только по коду."
+            )
+        return lines
+
+    def _status_values(self, columns: ColumnMap) -> list[str]:
+        target = columns.lookup_of("Call", "call_status")
+        if target is None:
+            return []
+        missing = [
+            name
+            for name in dict.fromkeys(p.CALL_STATUS.values())
+            if self._lookup(target, name, "«Статус звонка»", required=False) is None
+        ]
+        if not missing:
+            return []
+        return [
+            f"В справочнике {target} нет значений {', '.join(f'«{m}»' for m in missing)}: такие статусы "
+            "пишутся в примечание звонка."
+        ]
+
+    @staticmethod
+    def _hint(key: str) -> str:
+        return (
+            f"установите пакет {PACKAGE} или назначьте колонку в настройках (crm.bpmsoft.columns.{key}: код "
+            "или подпись колонки)"
+        )
 
 
 def _lead_select(schema: Any) -> str:

@@ -30,6 +30,13 @@ ODATA_ROOTS = ("/0/odata", "/odata")
 """.NET Framework deployments serve OData under `/0/odata`, .NET 8 ones under `/odata`."""
 JSON_CONTENT = "application/json; charset=utf-8; IEEE754Compatible=true"
 MAX_BATCH = 100
+METADATA_TIMEOUT = 90.0
+"""A real instance's `$metadata` lists thousands of entity types (megabytes, built on first request)."""
+
+_SCHEMAS: dict[str, tuple[str, Schema]] = {}
+"""`$metadata` once per warm container: base URL → (OData root, schema), shared by every adapter of
+that instance; the connection check reads it again (`schema(refresh=True)`)."""
+_SCHEMAS_LOCK = threading.Lock()
 
 
 def normalise_base_url(address: str) -> tuple[str, str | None]:
@@ -53,12 +60,17 @@ def normalise_base_url(address: str) -> tuple[str, str | None]:
 
 
 def odata_message(body: Any) -> str:
+    """BPMSoft's own words: OData's `{"error": {"message"}}`, or the login service's `Message` and its
+    `Exception` object (`{"Code": 1, "Message": "", "Exception": {"Message": "…", "Type": "…"}}`)."""
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
             return str(error.get("message") or error.get("code") or "")
         if body.get("Message"):
             return str(body["Message"])
+        exception = body.get("Exception")
+        if isinstance(exception, dict) and exception.get("Message"):
+            return str(exception["Message"])
     return ""
 
 
@@ -98,7 +110,9 @@ class BpmSoftClient:
         self._logged_in = False
         self._csrf: str | None = None
         self._schema: Schema | None = None
+        self._captions: dict[str, dict[str, str]] = {}
         self.logins = 0
+        self.metadata_reads = 0
 
     # -- session -----------------------------------------------------------------------------------
 
@@ -163,7 +177,13 @@ class BpmSoftClient:
     # -- requests ----------------------------------------------------------------------------------
 
     def _send_raw(
-        self, method: str, url: str, *, headers: dict[str, str], json: Any = None
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        json: Any = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         with transport.failures("BPMSoft", f"{method} {urlsplit(url).path}", self.base_url):
             return self._http.request(
@@ -172,6 +192,7 @@ class BpmSoftClient:
                 json=json,
                 headers={"User-Agent": transport.USER_AGENT, **headers},
                 follow_redirects=False,
+                **({"timeout": timeout} if timeout else {}),
             )
 
     def _headers(self) -> dict[str, str]:
@@ -181,15 +202,22 @@ class BpmSoftClient:
         return headers
 
     def _authenticated(
-        self, method: str, url: str, json: Any = None, extra: dict[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        json: Any = None,
+        extra: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send with the session; an ended session (401/403, or the redirect to the login page) is
         renewed once."""
         seen = self._ensure_session()
-        response = self._send_raw(method, url, headers={**self._headers(), **(extra or {})}, json=json)
+        headers = {**self._headers(), **(extra or {})}
+        response = self._send_raw(method, url, headers=headers, json=json, timeout=timeout)
         if response.status_code in (401, 403) or 300 <= response.status_code < 400:
             self._renew(seen)
-            response = self._send_raw(method, url, headers={**self._headers(), **(extra or {})}, json=json)
+            headers = {**self._headers(), **(extra or {})}
+            response = self._send_raw(method, url, headers=headers, json=json, timeout=timeout)
         return response
 
     def request(
@@ -291,16 +319,26 @@ class BpmSoftClient:
         return self._root
 
     def schema(self, *, refresh: bool = False) -> Schema:
-        """The instance's `$metadata`, read once; trying `/0/odata` then `/odata` finds the root."""
+        """The instance's `$metadata`, read once per container; trying `/0/odata` then `/odata` finds
+        the root."""
         if self._schema is not None and not refresh:
             return self._schema
+        if not refresh:
+            with _SCHEMAS_LOCK:
+                cached = _SCHEMAS.get(self.base_url)
+            if cached is not None and (self._root is None or self._root == cached[0]):
+                self._root, self._schema = cached
+                return cached[1]
         candidates = [self._root] if self._root else list(dict.fromkeys([self._root_hint, *ODATA_ROOTS]))
         last_status = None
         for root in candidates:
             if root is None:
                 continue
             response = self._authenticated(
-                "GET", f"{self.base_url}{root}/$metadata", extra={"Accept": "application/xml"}
+                "GET",
+                f"{self.base_url}{root}/$metadata",
+                extra={"Accept": "application/xml"},
+                timeout=METADATA_TIMEOUT,
             )
             if response.status_code == 404:
                 last_status = 404
@@ -308,7 +346,11 @@ class BpmSoftClient:
             if response.status_code != 200:
                 self._outcome(response, f"GET {root}/$metadata")
             self._root = root
-            self._schema = parse_metadata(response.text)
+            self._schema = parse_metadata(response.content)
+            self._captions.clear()
+            self.metadata_reads += 1
+            with _SCHEMAS_LOCK:
+                _SCHEMAS[self.base_url] = (root, self._schema)
             return self._schema
         raise BadSettings(
             f"{self.base_url} has no OData 4 service (tried {', '.join(r for r in candidates if r)}; "
@@ -316,8 +358,55 @@ class BpmSoftClient:
             status=last_status,
         )
 
+    def captions(self, entity: str) -> dict[str, str]:
+        """Column code → the caption the user sees, for one object, as BPMSoft's and Creatio's own
+        clients read them: `SysSchema` (the object's schemas, one per package that extends it) →
+        `SysEntitySchemaColumn`, else the view `VwSysEntitySchemaColumn`. Empty when the instance
+        offers neither (or the API user may not read them). Lookups are named without `Id` there."""
+        known = self._captions.get(entity)
+        if known is not None:
+            return known
+        schema = self.schema()
+        found: dict[str, str] = {}
+        name = "'" + entity.replace("'", "''") + "'"
+        try:
+            if schema.has("SysSchema") and schema.has("SysEntitySchemaColumn"):
+                schemas = self.rows(
+                    "SysSchema", {"$filter": f"Name eq {name}", "$select": "UId,Name", "$top": "50"}
+                )
+                uids = [str(r["UId"]) for r in schemas if r.get("UId")]
+                if uids:
+                    rows = self.rows(
+                        "SysEntitySchemaColumn",
+                        {
+                            "$filter": " or ".join(f"SysEntitySchemaUId eq {u}" for u in uids),
+                            "$select": "Name,Caption",
+                        },
+                    )
+                    found = _captions_of(rows)
+            if not found and schema.has("VwSysEntitySchemaColumn"):
+                rows = self.rows(
+                    "VwSysEntitySchemaColumn",
+                    {"$filter": f"EntitySchemaName eq {name}", "$select": "Name,Caption"},
+                )
+                found = _captions_of(rows)
+        except (CrmError, KeyError):
+            found = {}
+        self._captions[entity] = found
+        return found
+
     def close(self) -> None:
         self._http.close()
+
+
+def _captions_of(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(r["Name"]): str(r["Caption"]) for r in rows if r.get("Name") and r.get("Caption")}
+
+
+def forget_schemas() -> None:
+    """Tests: the next adapter reads `$metadata` again."""
+    with _SCHEMAS_LOCK:
+        _SCHEMAS.clear()
 
 
 def _query(params: dict[str, str]) -> str:

@@ -11,4 +11,8 @@ from mango_bridge.settings.model import CrmConnection
 
 def build(crm: CrmConnection) -> CrmAdapter:
     assert crm.credentials is not None  # the registry checks it first
-    return BpmSoftAdapter(BpmSoftClient(crm.url, SecretsManagerCredentials(crm.credentials.secret_name)))
+    client = BpmSoftClient(crm.url, SecretsManagerCredentials(crm.credentials.secret_name))
+    storage = crm.bpmsoft
+    if storage is None:
+        return BpmSoftAdapter(client)
+    return BpmSoftAdapter(client, storage=storage.storage, columns=storage.columns)

@@ -1,8 +1,8 @@
 """Pure translations between the port's intents and BPMSoft's OData rows (no HTTP here).
 
 Column names are Creatio's base schemas, which BPMSoft inherits (`Call`, `Lead`, `Contact`,
-`Account`, the communication options), plus the columns the MANGO OFFICE integration package adds
-(`Mango…`); the adapter drops whatever the instance's `$metadata` does not list.
+`Account`, the communication options). What base BPMSoft has no column for is given by field key
+(`fields.FIELDS`); the adapter places it where this instance keeps it (`fields.ColumnMap`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import uuid
 from typing import Any, Literal
 
 from mango_bridge.calls.visitor import Visitor
+from mango_bridge.crm.bpmsoft.fields import DCT_FIELDS
 from mango_bridge.crm.port import CallAnnotation
 from mango_bridge.phones import to_e164
 from mango_bridge.policy.intents import CallResult, LogCall, SaveCallTracking
@@ -27,30 +28,7 @@ CALL_STATUS: dict[CallResult, str] = {
     "reached": "Успешный исходящий",
     "not_reached": "Недозвон",
 }
-"""«Статус звонка» (the package's `MangoCallStatus` lookup) for each outcome (F3)."""
-
-DCT_COLUMNS: dict[str, str] = {
-    "client_id": "MangoDctClientId",
-    "ga_client_id": "MangoDctClientCid",
-    "ya_client_id": "MangoDctYaClientId",
-    "city": "MangoDctCity",
-    "utm_source": "MangoDctSource",
-    "utm_medium": "MangoDctMedium",
-    "utm_campaign": "MangoDctCampaign",
-    "utm_content": "MangoDctContent",
-    "utm_term": "MangoDctTerm",
-    "time_on_site": "MangoDctTimeOnSite",
-    "call_page": "MangoDctCallPage",
-    "context_id": "MangoDctContext",
-    "custom": "MangoDctCustom",
-    "widget_name": "MangoDctAppName",
-    "request_type": "MangoDctRequestType",
-    "roistat_id": "MangoRoistat",
-    "number_type": "MangoDctCallType",
-    "device": "MangoDctDevice",
-    "new_visitor": "MangoDctNewUser",
-}
-"""The ДКТ tab («ДКТ: client_id» … «ДКТ: Новый пользователь», seed 000) by visitor field."""
+"""«Статус звонка» for each outcome (F3): the values seed 000 shows (figure 89, «Пропущенный»)."""
 
 SPEAKERS = {"operator": "Сотрудник", "client": "Клиент"}
 TOPIC_SEPARATOR = "; "
@@ -79,6 +57,14 @@ def same_number(stored: str | None, phone: str | None) -> bool:
     return wanted is not None and got is not None and (got.endswith(wanted) or wanted.endswith(got))
 
 
+def typed_forms(digits: str) -> list[str]:
+    """Substrings a number ending in `digits` contains however it was typed («+7 (916) 123-45-67»,
+    «8 916 123 45 67», «89161234567»): the last seven digits, plain or grouped 3-2-2 / 3-4."""
+    last = digits[-7:]
+    a, b, c = last[:3], last[3:5], last[5:]
+    return list(dict.fromkeys([last, f"{a}-{b}-{c}", f"{a} {b} {c}", f"{a}-{b}{c}", f"{a} {b}{c}"]))
+
+
 def literal(text: str) -> str:
     """A string literal for `$filter`."""
     return "'" + text.replace("'", "''") + "'"
@@ -105,26 +91,39 @@ def integration_id(intent: LogCall) -> str:
     return intent.talk_leg_ids[0] if intent.talk_leg_ids else intent.key.removeprefix("log_call:")
 
 
+def digits(phone: str | None) -> str | None:
+    """A number as BPMSoft's own telephony writes «Номер От» / «Номер Кому»: its digits, country code
+    first (seed 000, figure 89: `74955404444`)."""
+    found = "".join(ch for ch in (to_e164(phone or "") or phone or "") if ch.isdigit())
+    return found or None
+
+
+def call_caption(intent: LogCall) -> str:
+    """The call card's title as seed 000 shows it: «Incoming 2023-10-24 05:36:45» (the start, UTC)."""
+    word = "Incoming" if intent.direction == "incoming" else "Outgoing"
+    if intent.started_at is None:
+        return word
+    return f"{word} {dt.datetime.fromtimestamp(intent.started_at, dt.UTC):%Y-%m-%d %H:%M:%S}"
+
+
 def call_row(
     intent: LogCall,
     *,
     call_id: str,
-    entry_id: str | None,
     parent_leg: str | None,
-    urls: list[str],
-    status_id: str | None,
 ) -> dict[str, Any]:
-    """The Call row: numbers, times, direction, status and the recordings (links: the package's column)."""
+    """The Call row's base columns: numbers, times, direction, caption, responsible. «Номер Кому» of an
+    incoming call is the company line the client dialled, «Номер От» of an outgoing one the line it
+    went out on (seed 000, figures 89 and 95), the extension when the line is unknown."""
     incoming = intent.direction == "incoming"
-    employee = intent.employee_extension or intent.line_number
+    company = digits(intent.line_number) or intent.employee_extension
     talked = intent.result in ("answered", "reached")
-    caption = f"{'Incoming' if incoming else 'Outgoing'} call {intent.phone or 'hidden number'}"
     row: dict[str, Any] = {
         "Id": call_id,
         "IntegrationId": integration_id(intent),
         "ParentCallId": parent_leg,
-        "CallerId": intent.phone if incoming else employee,
-        "CalledId": employee if incoming else intent.phone,
+        "CallerId": digits(intent.phone) if incoming else company,
+        "CalledId": company if incoming else digits(intent.phone),
         "StartDate": iso(intent.started_at),
         "EndDate": iso(intent.started_at + intent.duration_seconds)
         if intent.started_at is not None
@@ -132,30 +131,57 @@ def call_row(
         "Duration": intent.duration_seconds,
         "TalkTime": intent.duration_seconds if talked else 0,
         "DirectionId": INCOMING if incoming else OUTGOING,
-        "Caption": caption,
-        "MangoEntryId": entry_id,
-        "MangoCallStatusId": status_id,
-        "MangoResponsibleId": intent.responsible_user_id,
-        "MangoLineNumber": intent.line_number,
-        "MangoRecordLinks": "\n".join(urls) if urls else None,
+        "Caption": call_caption(intent),
+        "OwnerId": intent.responsible_user_id,
     }
     return {column: value for column, value in row.items() if value is not None}
 
 
+def call_extras(
+    intent: LogCall, *, entry_id: str | None, urls: list[str], status: str | None
+) -> dict[str, Any]:
+    """What base BPMSoft has no column for, by field key (`fields.FIELDS`)."""
+    extras = {
+        "entry_id": entry_id,
+        "call_status": status,
+        "line": intent.line_number,
+        "record_links": "\n".join(urls) if urls else None,
+    }
+    return {key: value for key, value in extras.items() if value is not None}
+
+
 def dct_values(intent: SaveCallTracking) -> dict[str, Any]:
-    """The ДКТ columns for a call from a dynamic (or static) call-tracking number (F23)."""
+    """The ДКТ fields (by field key) for a call from a dynamic (or static) call-tracking number (F23)."""
     visitor = intent.visitor or Visitor(
         tracking_number=intent.tracking_number, number_type=intent.number_type
     )
     values: dict[str, Any] = {}
-    for name, column in DCT_COLUMNS.items():
+    for name, field in DCT_FIELDS.items():
         value = getattr(visitor, name)
         if name == "number_type":
             value = "динамический" if intent.number_type == "dynamic" else "статический"
         if value is None or value == "":
             continue
-        values[column] = value
+        values[field.key] = value
     return values
+
+
+def note_text(lines: list[tuple[str, str]]) -> str:
+    """The call's note on an instance without the columns: one «Подпись: значение» per line, the
+    first naming the MANGO OFFICE call so the call's rows can be found again."""
+    return "\n".join(f"{caption}: {value}" for caption, value in lines)
+
+
+def auto_contact_name(phone: str | None) -> str | None:
+    """«Auto #74955404444» (seed 000, figure 95), None without a number."""
+    found = digits(phone)
+    return f"Auto #{found}" if found else None
+
+
+def integration_name(kind: Literal["Контрагент", "Лид"], moment: dt.datetime) -> str:
+    """«Интеграция Контрагент Новый (2023.10.23 18:07:45)» (seed 000, figure 95); the lead follows the
+    same pattern («Интеграция Лид Новый (…)»: an inference, the seed shows no lead's name)."""
+    return f"Интеграция {kind} Новый ({moment:%Y.%m.%d %H:%M:%S})"
 
 
 def merged_topics(existing: str | None, topics: tuple[str, ...]) -> str | None:

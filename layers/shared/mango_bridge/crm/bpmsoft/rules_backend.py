@@ -3,8 +3,9 @@
 Entity types are those the rule table names («Контакт», «Контрагент», «Лид», «Обращение»); records
 are loaded first found first. Links between types are BPMSoft's lookup columns (a lead's qualified
 contact and account, a contact's place of work, a case's contact and account…). «The call» is every
-Call row the bridge wrote for the Mango call (`MangoEntryId`), so the rules run after the post-call
-step has written them. Creates take stable ids (`payloads.stable_id` of the call and the rule's key),
+Call row the bridge wrote for the Mango call — by the column of field `entry_id` (our package's
+`UsrMcbEntryId`), or on a bare instance by the line «ID звонка MANGO OFFICE: …» of the call's note —
+so the rules run after the post-call step has written them. Creates take stable ids (`payloads.stable_id` of the call and the rule's key),
 so a retried run finds what the first run made.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from mango_bridge.crm.bpmsoft import payloads as p
 from mango_bridge.crm.bpmsoft.adapter import BpmSoftAdapter
+from mango_bridge.crm.bpmsoft.fields import CALL_ACTION, CALL_ENTITY, FIELDS
 from mango_bridge.role_rules.backend import ActionRefused, Entity, RuleCall
 from mango_bridge.role_rules.history import History
 from mango_bridge.settings.model import DIRECTION_LABELS
@@ -169,13 +171,19 @@ class BpmSoftRulesBackend:
         )
 
     def _calls(self, call: RuleCall) -> list[str]:
-        if not self.client.schema().has("Call", "MangoEntryId"):
+        columns = self.adapter.columns()
+        column, note = columns.column("Call", "entry_id"), columns.column("Call", "note")
+        if column is not None:
+            where = f"{column} eq {p.literal(call.entry_id)}"
+        elif note is not None:
+            line = p.note_text([(FIELDS["entry_id"].caption, call.entry_id)])
+            where = f"contains({note},{p.literal(line)})"
+        else:
             raise ActionRefused(
-                "this BPMSoft has no «MangoEntryId» column on calls: update the integration application"
+                "this BPMSoft keeps no MANGO OFFICE call id on calls (no column «ID звонка MANGO OFFICE» and "
+                "no note column): the rules cannot find the call"
             )
-        rows = self.client.rows(
-            "Call", {"$filter": f"MangoEntryId eq {p.literal(call.entry_id)}", "$select": "Id"}
-        )
+        rows = self.client.rows("Call", {"$filter": where, "$select": "Id"})
         if not rows:
             raise ActionRefused(
                 f"call {call.entry_id} has no record in BPMSoft (it was not saved, or not yet)"
@@ -198,16 +206,16 @@ class BpmSoftRulesBackend:
         for call_id in calls:
             if card:
                 self.client.patch(f"Call({call_id})", card)
-            if not self.client.schema().has("MangoCallEntity"):
+            if not self.client.schema().has(CALL_ENTITY):
                 continue
             for entity in entities:
                 self.adapter._create(
-                    "MangoCallEntity",
+                    CALL_ENTITY,
                     {
                         "Id": p.stable_id(call_id, f"{entity.type}:{entity.id}"),
-                        "CallId": call_id,
-                        "EntityName": TABLES.get(entity.type, entity.type),
-                        "EntityId": entity.id,
+                        "UsrCallId": call_id,
+                        "UsrEntityName": TABLES.get(entity.type, entity.type),
+                        "UsrEntityId": entity.id,
                     },
                 )
 
@@ -227,35 +235,88 @@ class BpmSoftRulesBackend:
     # -- «Действия звонка» ----------------------------------------------------------------------
 
     def record_history(self, entry_id: str, history: History) -> int:
-        """The applied rules on the call card's «Действия звонка» block (the package's MangoCallAction
+        """The applied rules on the call card's «Действия звонка» block (our package's `UsrMcbCallAction`
         detail), one row per applied rule on every Call row of the call; rows already there are kept,
-        so a retried run writes nothing twice. Answers how many rows were written."""
-        if not self.client.schema().has("MangoCallAction") or not history.rows:
+        so a retried run writes nothing twice. Answers how many rows were written. Without our package,
+        the rows go into the call's note as a «Действия звонка:» section (replaced when written again)."""
+        if not history.rows:
             return 0
+        if not self.client.schema().has(CALL_ACTION):
+            return self._history_in_note(entry_id, history)
         written = 0
         for call_id in self._calls(RuleCall(entry_id=entry_id, direction="incoming")):
             for row in history.rows:
                 values = {
                     "Id": p.stable_id(call_id, f"action:{row.step}:{row.order}"),
-                    "CallId": call_id,
-                    "Position": row.step,
-                    "RuleOrder": row.order,
-                    "Direction": DIRECTION_LABELS[row.direction]
+                    "UsrCallId": call_id,
+                    "UsrPosition": row.step,
+                    "UsrRuleOrder": row.order,
+                    "UsrDirection": DIRECTION_LABELS[row.direction]
                     if row.direction in ("incoming", "outgoing")
                     else None,
-                    "Role": row.role,
-                    "Condition": row.condition,
-                    "Entity": row.entity,
-                    "Entity2": row.entity2,
-                    "Action": row.action_label,
-                    "Value": row.value,
-                    "Result": row.message,
+                    "UsrRole": row.role,
+                    "UsrCondition": row.condition,
+                    "UsrEntity": row.entity,
+                    "UsrEntity2": row.entity2,
+                    "UsrAction": row.action_label,
+                    "UsrValue": row.value,
+                    "UsrResult": row.message,
                 }
                 _, _, earlier = self.adapter._create(
-                    "MangoCallAction", {k: v for k, v in values.items() if v is not None}
+                    CALL_ACTION, {k: v for k, v in values.items() if v is not None}
                 )
                 written += not earlier
         return written
+
+    def _forget_in_notes(self, order: int) -> int:
+        note = self.adapter.columns().column("Call", "note")
+        if note is None:
+            return 0
+        mark = f"[правило {int(order)}]"
+        rows = self.client.rows(
+            "Call", {"$filter": f"contains({note},{p.literal(mark)})", "$select": f"Id,{note}"}
+        )
+        deleted = 0
+        for row in rows:
+            lines = str(row.get(note) or "").split("\n")
+            kept = [line for line in lines if mark not in line]
+            deleted += len(lines) - len(kept)
+            self.client.patch(f"Call({row['Id']})", {note: "\n".join(kept)})
+        return deleted
+
+    def _history_in_note(self, entry_id: str, history: History) -> int:
+        note = self.adapter.columns().column("Call", "note")
+        if note is None:
+            return 0
+        lines = [_history_line(row) for row in history.rows]
+        written = 0
+        for call_id in self._calls(RuleCall(entry_id=entry_id, direction="incoming")):
+            text = str((self.adapter._row("Call", call_id, note) or {}).get(note) or "")
+            kept = text.split(f"\n{HISTORY_HEADER}")[0].removeprefix(HISTORY_HEADER).rstrip()
+            updated = "\n".join(part for part in (kept, HISTORY_HEADER, *lines) if part)
+            if updated != text:
+                self.client.patch(f"Call({call_id})", {note: updated})
+                written += len(lines)
+        return written
+
+    def forget_rule(self, order: int) -> int:
+        """A rule deleted from the table leaves every call's history (seed 000, «Редактирование или
+        удаление правила»: its application is deleted from the «Действия звонка» of all calls). Answers
+        how many rows were deleted."""
+        if not self.client.schema().has(CALL_ACTION):
+            return self._forget_in_notes(order)
+        deleted = 0
+        while True:
+            rows = self.client.rows(
+                CALL_ACTION, {"$filter": f"UsrRuleOrder eq {int(order)}", "$select": "Id", "$top": "100"}
+            )
+            if not rows:
+                return deleted
+            answers = self.client.batch([("DELETE", f"{CALL_ACTION}({r['Id']})", None, None) for r in rows])
+            for status, body in answers:
+                if status >= 400 and status != 404:
+                    raise ActionRefused(f"BPMSoft refused to delete a «Действия звонка» row: {body}")
+            deleted += len(rows)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -301,3 +362,13 @@ def _unique(entities: list[Entity]) -> list[Entity]:
             seen.add((entity.type, entity.id))
             unique.append(entity)
     return unique
+
+
+HISTORY_HEADER = "Действия звонка:"
+"""The call note's section that stands for «Действия звонка» on an instance without our package."""
+
+
+def _history_line(row: Any) -> str:
+    parts = [row.entity, row.entity2, row.action_label if row.action.value != "do_nothing" else None]
+    said = " — ".join(str(p) for p in (*parts, row.message) if p)
+    return f"{row.step}. [правило {row.order}] {said}"
