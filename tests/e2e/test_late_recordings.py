@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from sandbox.mango import player
-from tests.e2e import order_world, tenant_world
+from tests.e2e import bpmsoft_world, order_world, tenant_world
 from tests.e2e.test_order_proof import _amo_register, _megaplan_register, _omnidesk_register
 
-CRMS = ("amocrm", "megaplan", "omnidesk")
+CRMS = ("amocrm", "megaplan", "omnidesk", "bpmsoft")
 REQUEST_LOGS = {"requests", "faults", "config", "tokens"}
 
 
@@ -52,6 +52,8 @@ def _register(stack: dict[str, Any], admin: httpx.Client, kind: str, tenant: str
         _amo_register(settings)(stack, admin, tenant)
     elif kind == "megaplan":
         _megaplan_register(stack, admin, tenant)
+    elif kind == "bpmsoft":
+        bpmsoft_world.register(stack, admin, tenant, {"recordings": True})
     else:
         _omnidesk_register(stack, admin, tenant)
 

@@ -25,7 +25,7 @@ class CrmOutcome(BaseModel):
     runs: int = 0
     delivered: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Recordings each written call record carries (late ones added since), by record key",
+        description="Recordings each written call record carries (late ones added since, once), by record key",
     )
     settled_recordings: list[str] = Field(
         default_factory=list,

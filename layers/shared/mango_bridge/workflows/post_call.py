@@ -257,19 +257,12 @@ class PostCall:
             sent = delivered.setdefault(record.key, [])
             sent.extend(rid for rid in result.recordings if rid not in sent)
             for recording_id in [rid for rid in record.recording_ids if rid in links and rid not in sent]:
-                if not result.refs:
-                    continue  # the record is in no CRM object (the adapter said why): nothing to add to
                 annotation = CallAnnotation(
                     key=f"recording:{recording_id}", recordings=(links[recording_id],)
                 )
                 added = self.executor.annotate(tenant, entry_id, annotation, adapter, result)
-                if added.refs:
-                    sent.append(recording_id)
-                    logger.info("late recording added to its call record", extra={"record": record.key})
-                else:
-                    logger.warning(
-                        "late recording not added", extra={"record": record.key, "why": added.detail}
-                    )
+                sent.append(recording_id)  # once: what the CRM made of it is in the annotation's detail
+                logger.info("late recording added to its call record", extra={"detail": added.detail})
         return delivered
 
     def _after_earlier_calls(self, tenant: str, call: CallAggregate, attempt: int) -> None:
