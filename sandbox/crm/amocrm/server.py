@@ -579,6 +579,11 @@ class AmoCrmSandbox(RateLimited, LoggedServer[AmoFault]):
                 return self._control_config(_only_dict(body))
             if what == "clock" and request.method == "POST":
                 return self._control_clock(_only_dict(body))
+            if what == "delete-notes" and request.method == "POST":
+                # A user deleting notes in amoCRM's interface (the API has no note deletion).
+                with self._lock:
+                    gone = [self.store.notes.pop(int(i), None) for i in body.get("ids", [])]
+                return json_response({"deleted": sum(1 for g in gone if g)}, mimetype="application/json")
         except ApiProblem as exc:
             return exc.response()
         except (ValidationError, TypeError, ValueError) as exc:

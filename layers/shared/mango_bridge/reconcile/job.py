@@ -54,6 +54,11 @@ class Report(BaseModel):
     in_progress: list[str] = Field(
         default_factory=list, description="Already being reconciled (a second run)"
     )
+    records_restored: list[str] = Field(
+        default_factory=list,
+        description="Written calls whose call record the CRM no longer holds (deleted, or never really "
+        "stored): written again",
+    )
     conversations_restored: list[str] = Field(
         default_factory=list,
         description="Written calls with an employee's conversation the webhooks never brought: its leg "
@@ -115,6 +120,17 @@ class StatsSource:
             waited += self._poll
 
 
+def _tenant_adapter(tenant: str) -> Any:
+    """The tenant's CRM adapter, for asking the CRM what it holds (None without a CRM)."""
+    from mango_bridge.crm.registry import adapter_for
+    from mango_bridge.store.tenants import TenantStore
+
+    record = TenantStore().get(tenant)
+    if record is None or record.settings.crm is None:
+        return None
+    return adapter_for(tenant, record.settings)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -124,7 +140,10 @@ class Reconciler:
         starter: PostCallStarter | None = None,
         ddb: Any | None = None,
         table: str | None = None,
+        adapters: Callable[[str], Any] | None = None,
     ) -> None:
+        self._adapters = adapters or _tenant_adapter
+        self._adapter: Any | None = None
         self._calls = calls_store or CallStore()
         self._starter = starter or PostCallStarter()
         self._ddb = ddb or client("dynamodb")
@@ -183,11 +202,15 @@ class Reconciler:
                 state[item["SK"]["S"]] = item.get("status", {}).get("S", "")
                 if item["SK"]["S"] == "CALL" and "doc" in item:
                     state["talked"] = json.loads(item["doc"]["S"]).get("talked_extensions") or []
+                if item["SK"]["S"] == "CRM" and "doc" in item:
+                    executed = json.loads(item["doc"]["S"]).get("executed") or {}
+                    state["records"] = {k: v for k, v in executed.items() if k.startswith("log_call:")}
             request = answer.get("UnprocessedKeys") or {}
         return found
 
     def _settle(self, tenant: str, day: date, batch: list[StatsCall], report: Report) -> None:
         states = self._states(tenant, batch)
+        self._check_crm(tenant, day, states, report)
         for call in batch:
             report.found += 1
             state = states.get(call.entry_id, {})
@@ -221,6 +244,52 @@ class Reconciler:
                 continue
             (report.backfilled if started else report.in_progress).append(call.entry_id)
 
+    def _check_crm(self, tenant: str, day: date, states: dict[str, dict[str, Any]], report: Report) -> None:
+        """F30 against the CRM itself (seed 000: «Имеющиеся звонки в BPMSoft будут сверяться со звонками
+        в ВАТС»): the call records of written calls are looked up in the CRM in batches by what we
+        stored; one the CRM no longer holds (deleted, or never really stored) is written again."""
+        from mango_bridge.crm.port import Executed
+
+        records: dict[tuple[str, str], str] = {}
+        for entry_id, state in states.items():
+            if state.get("CRM") != "done":
+                continue
+            for key, value in (state.get("records") or {}).items():
+                written = Executed.model_validate(value)
+                if written.refs:
+                    records[(entry_id, written.key)] = key
+        if not records:
+            return
+        try:
+            if self._adapter is None:
+                self._adapter = self._adapters(tenant)
+            check = getattr(self._adapter, "missing_records", None)
+            if check is None:
+                return  # this CRM cannot be asked cheaply: the journal stands for it (docs/crm)
+            asked = [(e, Executed.model_validate(states[e]["records"][k])) for (e, _), k in records.items()]
+            missing = check(asked)
+        except Exception as problem:  # the CRM unreachable tonight: tomorrow's run asks again
+            report.failed.append(
+                {"entry_id": "*", "error": f"CRM check: {type(problem).__name__}: {problem}"}
+            )
+            return
+        lost: dict[str, list[str]] = {}
+        for pair in missing:
+            if pair in records:
+                lost.setdefault(pair[0], []).append(records[pair])
+        for entry_id, keys in sorted(lost.items()):
+            report.records_restored.append(entry_id)
+            if report.dry_run:
+                continue
+            self._outcomes().request_restore(tenant, entry_id, keys, f"r{day:%Y%m%d}")
+            self._starter.start(tenant, entry_id, suffix=f"-rc{day:%Y%m%d}R", reason="reconcile")
+
+    @staticmethod
+    def _outcomes() -> Any:
+        from mango_bridge.store.outcomes import OutcomeStore
+
+        return OutcomeStore()
+
     def _restore_conversations(
         self, tenant: str, day: date, call: StatsCall, rows: list[Any], report: Report
     ) -> None:
@@ -253,7 +322,14 @@ class Reconciler:
 
     def save(self, report: Report) -> None:
         """Stored whole when it fits a DynamoDB item; a day of thousands of restores keeps its first ids."""
-        lists = ("backfilled", "restored", "in_progress", "conversations_restored", "failed")
+        lists = (
+            "backfilled",
+            "restored",
+            "in_progress",
+            "records_restored",
+            "conversations_restored",
+            "failed",
+        )
         report.totals = {name: len(getattr(report, name)) for name in lists}
         if len(report.model_dump_json()) > MAX_REPORT_BYTES:
             report = report.model_copy(

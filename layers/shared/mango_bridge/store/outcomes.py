@@ -31,6 +31,14 @@ class CrmOutcome(BaseModel):
         default_factory=list,
         description="Recordings whose file existed when this outcome was saved: attached, or not wanted",
     )
+    rewritten: dict[str, str] = Field(
+        default_factory=dict,
+        description="Call records written again after the CRM lost them: record key → the key of the new write",
+    )
+    restore: dict[str, str] = Field(
+        default_factory=dict,
+        description="Call records the nightly sync found missing in the CRM, to write again (key → tag)",
+    )
     binding: dict[str, Any] | None = Field(
         default=None,
         description="The entity an operator bound the call to by hand (F14), kept across replays",
@@ -63,6 +71,15 @@ class OutcomeStore:
             item["GSI1PK"] = {"S": f"PARKED#{tenant}"}
             item["GSI1SK"] = {"S": f"{now:010d}#{entry_id}"}
         self._ddb.put_item(TableName=self._table, Item=item)
+
+    def request_restore(self, tenant: str, entry_id: str, keys: list[str], tag: str) -> CrmOutcome | None:
+        """Ask the next post-call run to write these call records again (the CRM no longer holds them)."""
+        outcome = self.get(tenant, entry_id)
+        if outcome is None:
+            return None
+        outcome = outcome.model_copy(update={"restore": {**outcome.restore, **dict.fromkeys(keys, tag)}})
+        self.save(tenant, entry_id, outcome)
+        return outcome
 
     def parked(self, tenant: str, limit: int = 200) -> list[dict[str, Any]]:
         page = self._ddb.query(

@@ -118,11 +118,21 @@ class PostCall:
 
         live = reason in LIVE_REASONS
         written_before = set(previous.executed) if previous else set()
+        rewritten = dict(previous.rewritten) if previous else {}
+        for key, tag in (previous.restore if previous else {}).items():
+            rewritten[key] = f"{key}~{tag}"  # the CRM lost this record: write it again, under a new key
         adapter = self.adapters(tenant, settings).for_call(entry_id)
         for _ in range(MAX_PASSES):
             stored = self._decision(tenant, call, settings, adapter, live=live, final=final, attempt=attempt)
             done, pending = self._execute(
-                tenant, call, settings, adapter, stored, final=final, written_before=written_before
+                tenant,
+                call,
+                settings,
+                adapter,
+                stored,
+                final=final,
+                written_before=written_before,
+                rewritten=rewritten,
             )
             latest = self.calls.get(tenant, entry_id)
             if latest is None or decision_basis(latest) == stored.basis:
@@ -148,6 +158,7 @@ class PostCall:
                 runs=runs,
                 binding=previous.binding if previous else None,
                 delivered=delivered,
+                rewritten=rewritten,
                 settled_recordings=sorted(r.recording_id for r in call.recordings if r.ready),
             ),
         )
@@ -215,6 +226,7 @@ class PostCall:
         *,
         final: bool,
         written_before: set[str],
+        rewritten: dict[str, str],
     ) -> tuple[dict[str, Executed], list[str]]:
         """Every intent once (the executor skips what an earlier run wrote); call records whose
         recordings Mango is still storing wait unless this is the final attempt (a record already in
@@ -231,7 +243,10 @@ class PostCall:
             ):
                 pending.append(intent.key)
                 continue
-            done[intent.key] = self.executor.run(tenant, call.entry_id, intent, adapter, done, links)
+            written = intent
+            if isinstance(intent, LogCall) and intent.key in rewritten:
+                written = intent.model_copy(update={"key": rewritten[intent.key]})
+            done[intent.key] = self.executor.run(tenant, call.entry_id, written, adapter, done, links)
         return done, pending
 
     def _attach_late_recordings(
@@ -367,6 +382,8 @@ class PostCall:
             runs=previous.runs if previous else 0,
             binding=previous.binding if previous else None,
             delivered=previous.delivered if previous else {},
+            rewritten=previous.rewritten if previous else {},
+            restore=previous.restore if previous else {},
             settled_recordings=previous.settled_recordings if previous else [],
         )
         self.outcomes.save(tenant, entry_id, outcome)

@@ -356,6 +356,42 @@ class AmoCrmAdapter(AdapterBase):
         self.client.post(f"/api/v4/{p.ENTITY_TYPE[target.kind]}/notes", [note])
         return Executed(key=annotation.key, refs=(target,), detail=f"note on {self._describe(target)}")
 
+    def missing_records(self, records: list[tuple[str, Executed]]) -> set[tuple[str, str]]:
+        """Which of these call records (entry_id, the LogCall's outcome) amoCRM no longer holds: their
+        notes are read by entity in batches (`GET /api/v4/{type}/notes?filter[entity_id][]=…&filter
+        [note_type][]=call_in|call_out`, amoCRM notes API) and matched on the `uniq` we wrote."""
+        by_type: dict[str, dict[int, list[tuple[str, str]]]] = {}
+        for entry_id, record in records:
+            target = _primary(list(record.refs))
+            if target is None or target.kind not in p.ENTITY_TYPE:
+                continue
+            by_type.setdefault(p.ENTITY_TYPE[target.kind], {}).setdefault(int(target.id), []).append(
+                (entry_id, record.key)
+            )
+        missing: set[tuple[str, str]] = set()
+        for entity_type, wanted in by_type.items():
+            ids = list(wanted)
+            seen: set[str] = set()
+            for start in range(0, len(ids), 50):
+                chunk = ids[start : start + 50]
+                for page in range(1, 100):
+                    answer = self.client.get(
+                        f"/api/v4/{entity_type}/notes",
+                        {
+                            "filter[entity_id][]": chunk,
+                            "filter[note_type][]": ["call_in", "call_out"],
+                            "limit": 250,
+                            "page": page,
+                        },
+                    )
+                    notes = ((answer or {}).get("_embedded") or {}).get("notes") or []
+                    seen.update(str((n.get("params") or {}).get("uniq")) for n in notes)
+                    if len(notes) < 250:
+                        break
+            for pairs in wanted.values():
+                missing.update(pair for pair in pairs if f"{pair[0]}:{pair[1]}" not in seen)
+        return missing
+
     def _log_call(
         self, intent: LogCall, done: dict[str, Executed], links: dict[str, RecordingLink]
     ) -> Executed:
