@@ -542,3 +542,16 @@ def test_the_address_is_trimmed_lower_cased_and_understood() -> None:
     assert normalise_base_url("company.bpmsoft.ru/odata") == ("https://company.bpmsoft.ru", "/odata")
     with pytest.raises(BadSettings):
         normalise_base_url("ftp://x")
+
+
+def test_the_nightly_sync_finds_a_call_card_someone_deleted(
+    bpm: BpmSoftSandbox, adapter: BpmSoftAdapter
+) -> None:
+    """Seed 000, F30: «Имеющиеся звонки в BPMSoft будут сверяться со звонками в ВАТС» — by the Call ids
+    the bridge wrote, in batches."""
+    done = run(adapter, contact(), log_call(related_keys=("create_contact",)), links=LINKS)
+    records = [(ENTRY, done["log_call:leg-1"]), (ENTRY, Executed(key="log_call:never-written"))]
+    assert adapter.missing_records(records) == {(ENTRY, "log_call:never-written")}
+    for row in bpm.rows("Call"):
+        bpm.store.delete("Call", row["Id"])  # a user deleted the call card
+    assert adapter.missing_records(records) == {(ENTRY, "log_call:leg-1"), (ENTRY, "log_call:never-written")}

@@ -617,3 +617,27 @@ def test_a_list_refusing_the_extra_fields_is_asked_again_without_them(
     monkeypatch.setattr(mp, "_deals", picky)
     again = adapter.execute(deal_intent(customer=customer), {}, {})  # the same call, retried
     assert again.refs == first.refs and len(mp.state()["deals"]) == 1
+
+
+def test_the_nightly_sync_finds_a_call_someone_deleted_by_its_provider_id(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter
+) -> None:
+    """F30 against what Megaplan holds: a written call is looked up by the `providerId` we gave it."""
+    client = adapter.execute(contact(), {}, {})
+    written = adapter.execute(log_call(related_keys=("create_contact",)), {"create_contact": client}, LINKS)
+    records = [(ENTRY, written), (ENTRY, Executed(key="log_call:never-written"))]
+    assert adapter.missing_records(records) == {(ENTRY, "log_call:never-written")}
+    with mp.store.lock:
+        mp.store.calls.clear()  # a user deleted the call
+    assert adapter.missing_records(records) == {(ENTRY, written.key), (ENTRY, "log_call:never-written")}
+
+
+def test_a_late_recording_is_added_to_the_written_call_through_the_call_history(
+    mp: MegaplanSandbox, adapter: MegaplanAdapter
+) -> None:
+    client = adapter.execute(contact(), {}, {})
+    written = adapter.execute(log_call(related_keys=("create_contact",)), {"create_contact": client}, {})
+    late = RecordingLink(recording_id="rec-9", url="https://bridge.example/recordings/t/late")
+    adapter.annotate(written, CallAnnotation(key="recording:rec-9", recordings=(late,)))
+    (call,) = mp.state()["calls"]
+    assert call["recordLinks"] == [late.url]

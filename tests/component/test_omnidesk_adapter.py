@@ -408,3 +408,16 @@ def test_credentials_accept_staff_email_or_email_and_refuse_a_secret_without_the
     )
     with pytest.raises(BadSettings, match="staff_email"):
         load_credentials("s", _Secrets('{"staff_email": "a@b.ru"}'))
+
+
+def test_the_nightly_sync_finds_a_call_whose_case_someone_deleted(
+    sandbox: OmnideskSandbox, adapter: OmnideskAdapter
+) -> None:
+    """F30 against what Omnidesk holds: a written call record is looked up by its case."""
+    decision, done = run_call(adapter, answered("79161234570"))
+    (log,) = decision.of(LogCall)
+    records = [("entry-1", done[log.key])]
+    assert adapter.missing_records(records) == set()
+    (case,) = cases_of(sandbox, "79161234570")
+    del sandbox.store.cases[case["case_id"]]  # deleted by a staff member
+    assert adapter.missing_records(records) == {("entry-1", log.key)}

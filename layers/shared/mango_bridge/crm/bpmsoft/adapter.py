@@ -525,6 +525,21 @@ class BpmSoftAdapter(AdapterBase):
 
     # -- after the call ----------------------------------------------------------------------------
 
+    def missing_records(self, records: list[tuple[str, Executed]]) -> set[tuple[str, str]]:
+        """Which of these call records (entry_id, the LogCall's outcome) BPMSoft no longer holds: the
+        Call rows are read by the ids we gave them (`Call?$filter=Id eq … or Id eq …`, 20 per request)."""
+        wanted = {p.stable_id(entry_id, record.key): (entry_id, record.key) for entry_id, record in records}
+        ids = list(wanted)
+        found: set[str] = set()
+        for start in range(0, len(ids), 20):
+            chunk = ids[start : start + 20]
+            condition = " or ".join(f"Id eq {guid}" for guid in chunk)
+            found.update(
+                str(row.get("Id"))
+                for row in self.client.rows("Call", {"$filter": condition, "$select": "Id", "$top": "20"})
+            )
+        return {pair for guid, pair in wanted.items() if guid not in found}
+
     def _call_of(self, record: Executed, select: str) -> dict[str, Any]:
         """The Call row a LogCall outcome wrote: by its stable id, else by «Call Id» (the Mango leg)."""
         if self.entry_id:

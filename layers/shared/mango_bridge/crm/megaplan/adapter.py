@@ -574,6 +574,18 @@ class MegaplanAdapter(AdapterBase):
         mine = next((c for c in made if str(c.get("providerId")) == provider_id), made[0] if made else None)
         return self._created(mine, "call")
 
+    def missing_records(self, records: list[tuple[str, Executed]]) -> set[tuple[str, str]]:
+        """Which of these call records Megaplan no longer holds, asked one by one by the `providerId` we
+        gave them (`GET /api/v3/callInfo/provider`; the collection takes no filter to batch on). Calls
+        kept as comments (no telephony) are not checked: nothing documented finds a comment by marker."""
+        if self.call_route() == "comments":
+            return set()
+        return {
+            (entry_id, record.key)
+            for entry_id, record in records
+            if self._call_by_provider(f"{entry_id}:{record.key}") is None
+        }
+
     def _late_recordings(self, record: Executed, annotation: CallAnnotation) -> Executed | None:
         """The call written earlier (found by its `providerId`), sent to the history again with the new
         links: the history «создает или обновляет» calls (docs «Телефония. Звонок»; which fields an

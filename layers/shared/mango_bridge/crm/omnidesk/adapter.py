@@ -347,6 +347,28 @@ class OmnideskAdapter(AdapterBase):
 
     # -- annotations (F20–F22) -------------------------------------------------------------------
 
+    def missing_records(self, records: list[tuple[str, Executed]]) -> set[tuple[str, str]]:
+        """Which of these call records Omnidesk no longer holds, by the case each went to
+        (`GET /api/cases/{id}.json`, once per case): a deleted case takes its messages with it. A
+        message removed from a case that still exists is not seen — no documented call finds it."""
+        gone: dict[str, bool] = {}
+        missing: set[tuple[str, str]] = set()
+        for entry_id, record in records:
+            case = next((r for r in record.refs if r.kind == "case"), None)
+            if case is None:
+                continue
+            if case.id not in gone:
+                try:
+                    self.client.get(f"/api/cases/{p.int_id(case.id, 'case')}.json")
+                    gone[case.id] = False
+                except CrmRejected as problem:
+                    if problem.status != 404:
+                        raise
+                    gone[case.id] = True
+            if gone[case.id]:
+                missing.add((entry_id, record.key))
+        return missing
+
     def annotate(self, record: Executed, annotation: CallAnnotation) -> Executed:
         """Topics, transcript and score as an internal note in the case the call record went to."""
         case = next((r for r in record.refs if r.kind == "case"), None)
