@@ -52,8 +52,13 @@ class Limit:
     demand_per_call_day: float
     """Demand at the peak for each call a day (scales linearly)."""
     fixed: float = 0.0
+    per_tenant: bool = False
+    """A limit of one tenant (its CRM account, its own key): demand from one tenant's calls a day, and
+    `reached_at` in that tenant's calls a day."""
 
     def demand(self, calls_per_day: int) -> float:
+        if self.per_tenant:
+            calls_per_day = min(calls_per_day, CALLS_PER_TENANT_PER_DAY)
         return self.fixed + self.demand_per_call_day * calls_per_day
 
     def reached_at(self) -> float:
@@ -153,18 +158,20 @@ def limits(cost: dict[str, Any]) -> list[Limit]:
             due_wru * per_day_to_peak_per_s,
         ),
         Limit(
-            f"hot key `DAY#<tenant>#<day>` ({day_index}), one tenant with every call",
+            f"hot key `DAY#<tenant>#<day>` ({day_index}), per tenant",
             q["ddb_partition_wcu"],
             "WCU/s",
             s["ddb_partition_wcu"],
             day_wru * per_day_to_peak_per_s,
+            per_tenant=True,
         ),
         Limit(
-            "amoCRM limit, one tenant with every call",
+            f"amoCRM API, per tenant of {CALLS_PER_TENANT_PER_DAY:,} calls/day",
             q["amocrm_rps"],
             "rps",
             s["amocrm_rps"],
             crm_requests * per_day_to_peak_per_s,
+            per_tenant=True,
         ),
         Limit(
             "nightly sync, one invocation for all tenants",
@@ -204,6 +211,7 @@ def report(cost: dict[str, Any]) -> dict[str, Any]:
             for limit in found
         },
         "sources": {limit.name: limit.source for limit in found},
+        "per_tenant": [limit.name for limit in found if limit.per_tenant],
     }
 
 
@@ -218,7 +226,8 @@ def describe(model: dict[str, Any]) -> list[str]:
             )
     lines.append("   reached at (calls/day):")
     for name, at in sorted(model["reached_at_calls_per_day"].items(), key=lambda kv: kv[1] or 1e18):
-        lines.append(f"     {at:>14,}  {name}" if at is not None else f"     {'never':>14}  {name}")
+        whose = " (one tenant's calls/day)" if name in model["per_tenant"] else ""
+        lines.append(f"     {at:>14,}  {name}{whose}" if at is not None else f"     {'never':>14}  {name}")
     return lines
 
 
@@ -233,7 +242,8 @@ def table_rows(model: dict[str, Any]) -> list[str]:
     by_name = {s: {r["limit"]: r for r in model["scales"][s]["rows"]} for s in scales}
     for name, at in sorted(model["reached_at_calls_per_day"].items(), key=lambda kv: kv[1] or 1e18):
         cells = [f"{by_name[s][name]['used_pct']:.1f} %" for s in scales]
-        rows.append(f"| {name} ({model['sources'][name]}) | " + " | ".join(cells) + f" | {at:,} |")
+        whose = " of one tenant" if name in model["per_tenant"] else ""
+        rows.append(f"| {name} ({model['sources'][name]}) | " + " | ".join(cells) + f" | {at:,}{whose} |")
     return rows
 
 

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+BEFORE = ROOT / "bench" / "cost_before.json"
+"""The same bench on the code before the savings (kept for the README's before/after)."""
 BUDGET_PER_1000_CALLS = 0.10  # DESIGN §8, at 100k calls/day
 SCALES = (1_000, 100_000, 1_000_000)
 """Calls a day the table is printed for."""
@@ -76,6 +78,18 @@ PRICES: dict[str, tuple[float, str]] = {
     "ddb_rru": (
         0.1525 / 1e6,
         "Amazon DynamoDB pricing for on-demand capacity — $0.1525 per 1M read request units",
+    ),
+    "ddb_ia_wru": (
+        0.953125 / 1e6,
+        "Amazon DynamoDB pricing for on-demand capacity — Standard-IA table class, $0.953 per 1M write request units",
+    ),
+    "ddb_ia_rru": (
+        0.190625 / 1e6,
+        "Amazon DynamoDB pricing for on-demand capacity — Standard-IA table class, $0.191 per 1M read request units",
+    ),
+    "ddb_ia_storage_gb_month": (
+        0.1224,
+        "Amazon DynamoDB pricing — Data storage, Standard-IA table class, $0.1224 per GB-month",
     ),
     "ddb_storage_gb_month": (
         0.306,
@@ -401,7 +415,7 @@ def _storage(ddb: Any, table: str, projections: dict[str, dict[str, Any]]) -> di
     while True:
         page = ddb.scan(**kwargs)
         for item in page["Items"]:
-            size = item_bytes(item) + 100
+            size = base = item_bytes(item) + 100
             for spec in projections.values():
                 keys = [k["AttributeName"] for k in spec["KeySchema"]]
                 if all(k in item for k in keys):
@@ -415,6 +429,7 @@ def _storage(ddb: Any, table: str, projections: dict[str, dict[str, Any]]) -> di
                         size += item_bytes({k: v for k, v in item.items() if k in kept}) + 100
             group = "call" if item["PK"]["S"].startswith(("CALL#", "IDEMPOTENCY#")) else "other"
             totals[f"{group}_{'expiring' if 'expires_at' in item else 'kept'}"] += size
+            totals[f"{group}_base"] += base
             kind = item["PK"]["S"].split("#", 1)[0] + "/" + item["SK"]["S"].split("#", 2)[0]
             if kind == "CALL/EV":
                 kind += "#" + item["SK"]["S"].split("#", 2)[1]
@@ -550,6 +565,8 @@ class Template:
     access_log_bytes: int
     platform_lines: bool
     gsi: dict[str, str]
+    table_class: str
+    pitr: bool
 
 
 def template_facts() -> Template:
@@ -578,7 +595,16 @@ def template_facts() -> Template:
     tables = local_template("bench").tables()
     props = next(iter(tables.values()))
     gsi = {g["IndexName"]: g["Projection"]["ProjectionType"] for g in props.get("GlobalSecondaryIndexes", [])}
-    return Template(alarms, len(line.encode()) + 1 if fmt else 0, not system_warn, gsi)
+    table_class = str(props.get("TableClass", "STANDARD"))
+    pitr = str(props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False))
+    return Template(
+        alarms,
+        len(line.encode()) + 1 if fmt else 0,
+        not system_warn,
+        gsi,
+        table_class,
+        pitr.lower() == "true",
+    )
 
 
 def custom_metrics() -> list[str]:
@@ -678,8 +704,10 @@ def bill(
     wru = {k[2:]: v * per_call for k, v in ddb.items() if k.startswith("w_") and k != "w_requests"}
     rru = {k[2:]: v * per_call for k, v in ddb.items() if k.startswith("r_") and k != "r_requests"}
     idle_ddb = measured["idle_sweep"]["ddb"]
+    ia = facts.table_class == "STANDARD_INFREQUENT_ACCESS"
+    wru_key, rru_key = ("ddb_ia_wru", "ddb_ia_rru") if ia else ("ddb_wru", "ddb_rru")
     for index, units in sorted(wru.items()):
-        line("DynamoDB", f"write request units, {index}", units, "WRU", "ddb_wru")
+        line("DynamoDB", f"write request units, {index}", units, "WRU", wru_key)
     sweep_rru = sum(v for k, v in idle_ddb.items() if k.startswith("r_") and k != "r_requests") * idle_runs
     for index, units in sorted(rru.items()):
         line(
@@ -687,7 +715,7 @@ def bill(
             f"read request units, {index}",
             units + (sweep_rru if index == "GSI1" else 0),
             "RRU",
-            "ddb_rru",
+            rru_key,
         )
     # Nightly sync: one BatchGetItem per 50 calls of CALL + CRM items (eventually consistent, ≤ 4 KB each).
     line(
@@ -695,23 +723,29 @@ def bill(
         "read request units, nightly sync (CALL + CRM item per call)",
         calls_per_day * 1.0,
         "RRU",
-        "ddb_rru",
+        rru_key,
     )
 
     storage = measured["storage_bytes"]
     call_bytes = (storage.get("call_expiring", 0) + storage.get("call_kept", 0)) / calls
-    stored_gb = (
-        call_bytes * calls_per_day * RETENTION_DAYS / 1e9 + storage.get("other_kept", 0) * tenants / 1e9
-    )
+    base_share = storage.get("call_base", 0) / calls / call_bytes if storage.get("call_base") else 1.0
+    other = (storage.get("other_kept", 0) + storage.get("other_expiring", 0)) * tenants
+    stored_gb = (call_bytes * calls_per_day * RETENTION_DAYS + other) / 1e9
     line(
         "DynamoDB",
-        f"storage, {RETENTION_DAYS} days of calls ({call_bytes / 1024:.1f} KB per call incl. indexes)",
+        f"storage ({facts.table_class}), {RETENTION_DAYS} days of calls "
+        f"({call_bytes / 1024:.1f} KB per call incl. indexes)",
         stored_gb / 30,
         "GB-month/day",
-        "ddb_storage_gb_month",
+        "ddb_ia_storage_gb_month" if ia else "ddb_storage_gb_month",
     )
+    pitr_gb = stored_gb * base_share if facts.pitr else 0.0
     line(
-        "DynamoDB", "point-in-time recovery, same bytes", stored_gb / 30, "GB-month/day", "ddb_pitr_gb_month"
+        "DynamoDB",
+        "point-in-time recovery (table bytes, indexes not billed)" + ("" if facts.pitr else ": off"),
+        pitr_gb / 30,
+        "GB-month/day",
+        "ddb_pitr_gb_month",
     )
 
     platform = PLATFORM_BYTES + 3 * CW_EVENT_OVERHEAD_BYTES if facts.platform_lines else 0
