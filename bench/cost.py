@@ -688,7 +688,11 @@ def bill(
     latency = f"CRM at {measured['crm_latency_ms']} ms, Mango at {measured.get('mango_latency_ms', 0)} ms"
     line("Lambda", f"duration ({latency}; CPU at the memory's vCPU share)", gb_s, "GB-s", "lambda_gb_s_arm")
     line(
-        "Lambda", f"init ({cold_total:,.0f} cold starts × cold import)", init_gb_s, "GB-s", "lambda_gb_s_arm"
+        "Lambda",
+        "init (cold starts × cold import; an environment replaced every 10 min at most)",
+        init_gb_s,
+        "GB-s",
+        "lambda_gb_s_arm",
     )
     line(
         "Step Functions",
@@ -795,7 +799,7 @@ def bill(
     secret_calls = secret_reads + secret_writes + refreshes + cold_total
     line(
         "Secrets Manager",
-        f"API calls (incl. {refreshes:,.0f} salt re-reads, one per cold start)",
+        "API calls (measured, plus ingest's salt re-reads per container every 60 s and one per cold start)",
         secret_calls,
         "calls",
         "secrets_api_call",
@@ -810,7 +814,7 @@ def bill(
     secrets = tenants * 2 + 1
     line(
         "Secrets Manager",
-        f"secrets ({tenants} tenants × salt + CRM credentials, + recording-link key)",
+        "secrets (salt + CRM credentials per tenant of 5,000 calls/day, + the recording-link key)",
         secrets / 30,
         "secret-months/day",
         "secret_month",
