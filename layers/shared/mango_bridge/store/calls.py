@@ -95,7 +95,9 @@ class CallStore:
             "PK": {"S": pk},
             "SK": {"S": f"EV#{kind}#{natural_key}"},
             "suffix": {"S": suffix},
-            "jz": packed(json_text),
+            # A call's notifications (tens per call, folded again on every delivery) are packed; command
+            # results and other loose notifications stay readable as they are (few, looked at by people).
+            **({"jz": packed(json_text)} if pk.startswith("CALL#") else {"json": {"S": json_text}}),
             "received_at": {"N": str(now)},
             "expires_at": expires_at(now),
         }
