@@ -89,7 +89,9 @@ def readme_section(
         "",
         "Before the savings (the same bench on the previous code), total USD per 1,000 calls: "
         + " / ".join(f"{int(s):,}/day {v}" for s, v in was.items() if v is not None)
-        + "; its lines are in `bench/cost_before.json`.",
+        + "; its lines are in `bench/cost_before.json`. Step Functions transitions vary between runs with the "
+        f"timing of the post-call retries (this run {per['sfn_transitions']} a call, that one "
+        f"{before.get('per_call', {}).get('sfn_transitions')}).",
         "",
         "**Capacity** (`bench/capacity.py`): peak use of each limit at 10× the day's mean rate, and the "
         "calls a day at which it is reached.",

@@ -138,6 +138,7 @@ AWS_LATENCY_S = {
     "s3": 0.030,
 }
 """Typical in-region round trips, billed as waits (the emulators here answer slower, under contention)."""
+SWEEP_FUNCTION = "EnrichFunction"
 HTTP_FUNCTIONS = {"IngestFunction", "ApiFunction", "CallsApiFunction", "RecordingFunction"}
 
 
@@ -247,12 +248,12 @@ class Meter:
             if self.active:
                 # Billed: CPU at the memory's share of a vCPU, AWS requests at typical in-region
                 # latency, HTTP (CRM, Mango) as measured, plus the longest task the function waited
-                # for on its worker threads; never more than the wall time here. (This process runs
+                # for on its worker threads. (Not the wall time here: this process runs
                 # the whole stack on two cores: its wall time and its AWS round trips to the emulators
                 # also count waits for the interpreter lock that a Lambda does not have.)
                 share = min(1.0, self.memory.get(logical_id, 512) / LAMBDA_MB_PER_VCPU)
                 tasks = max((t_cpu / share + t_io for t_cpu, t_io in acc["tasks"]), default=0.0)
-                billed = min(wall, cpu / share + acc["aws"] + acc["http"] + tasks)
+                billed = math.ceil((cpu / share + acc["aws"] + acc["http"] + tasks) * 1000) / 1000  # whole ms
                 with self.lock:
                     counter = self.functions[logical_id]
                     counter["invocations"] += 1
@@ -658,25 +659,23 @@ def bill(
         mem = memory.get(lid, 512)
         invocations = used["invocations"] * per_call
         billed_s = used["billed_us"] / 1e6 * per_call
-        lambda_requests += invocations
-        gb_s += billed_s * mem / 1024
-        log_bytes += used.get("log_bytes", 0) * per_call
-        log_events += used.get("log_events", 0) * per_call
+        gb_s += billed_s * mem / 1024  # the sweep's work on due jobs grows with the calls...
+        if lid == SWEEP_FUNCTION:  # ...its runs do not: 288 a day, each with a fixed part (line below)
+            invocations = min(invocations, SWEEPS_PER_DAY)
+        else:
+            lambda_requests += invocations
+            log_bytes += used.get("log_bytes", 0) * per_call
+            log_events += used.get("log_events", 0) * per_call
         mean_s = billed_s / invocations if invocations else 0
         environments = max(1, math.ceil(invocations * mean_s / 86400 * PEAK_TO_MEAN))
         cold = min(invocations, environments * 24 * 60 / ENV_REPLACED_EVERY_MINUTES)
         cold_total += cold
         init_ms = cold_import_ms.get(_function_dir(lid), 500.0)
         init_gb_s += cold * init_ms / 1000 * mem / 1024
-    # The sweep's own 288 runs a day (the measured ones ran only when jobs were due).
+    # The sweep's 288 runs a day, whatever the traffic: each pays a request and its fixed part.
     idle = measured["idle_sweep"]["function"]
-    idle_runs = max(0, SWEEPS_PER_DAY - measured["after_call"].get("sweeps", 0) * per_call)
+    idle_runs = SWEEPS_PER_DAY
     sweep_s = idle.get("billed_us", 0) / 1e6
-    if idle_runs:
-        lambda_requests += idle_runs
-        gb_s += idle_runs * sweep_s * 0.5
-        log_bytes += idle_runs * idle.get("log_bytes", 0)
-        log_events += idle_runs * idle.get("log_events", 0)
     ingest_envs = max(
         1,
         math.ceil(
@@ -714,13 +713,23 @@ def bill(
         line("DynamoDB", f"write request units, {index}", units, "WRU", wru_key)
     sweep_rru = sum(v for k, v in idle_ddb.items() if k.startswith("r_") and k != "r_requests") * idle_runs
     for index, units in sorted(rru.items()):
-        line(
-            "DynamoDB",
-            f"read request units, {index}",
-            units + (sweep_rru if index == "GSI1" else 0),
-            "RRU",
-            rru_key,
-        )
+        line("DynamoDB", f"read request units, {index}", units, "RRU", rru_key)
+    sweep_log_gb = idle_runs * (
+        idle.get("log_bytes", 0) + idle.get("log_events", 0) * CW_EVENT_OVERHEAD_BYTES
+    )
+    sweep_usd = idle_runs * (  # requests, and each run's fixed part: start, the GSI1 query, its log line
+        price["lambda_request"]
+        + sweep_s * memory.get("EnrichFunction", 512) / 1024 * price["lambda_gb_s_arm"]
+    )
+    sweep_usd += sweep_rru * price[rru_key] + sweep_log_gb / 1e9 * price["logs_ingest_gb"]
+    line(
+        "After-call sweep",
+        f"its {SWEEPS_PER_DAY} runs a day (requests; each run's query of GSI1, its time and log line)",
+        idle_runs,
+        "runs",
+        "lambda_gb_s_arm",
+        usd=sweep_usd,
+    )
     # Nightly sync: one BatchGetItem per 50 calls of CALL + CRM items (eventually consistent, ≤ 4 KB each).
     line(
         "DynamoDB",
