@@ -1,4 +1,9 @@
-"""Cold import time of each function in a fresh interpreter, as Lambda's init phase pays it."""
+"""Cold import time of each function in a fresh interpreter, as Lambda's init phase pays it.
+
+`median_ms` is with bytecode (what the Makefile-built layer ships: every module compiled once, at
+build time); `no_bytecode_median_ms` is the same import with no `.pyc` anywhere (a fresh, empty
+pycache prefix and none written), which is what a layer built by SAM's own python builder paid on
+every cold start."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,7 +19,7 @@ BUDGET_MS = 300.0
 PROBE = "import time; t = time.perf_counter(); import app; print((time.perf_counter() - t) * 1000)"
 
 
-def measure(function_dir: Path, runs: int = 7) -> list[float]:
+def measure(function_dir: Path, runs: int = 7, bytecode: bool = True) -> list[float]:
     from sandbox.stack.template import local_template
 
     template_env = next(iter(local_template("bench").functions().values())).environment
@@ -25,6 +31,13 @@ def measure(function_dir: Path, runs: int = 7) -> list[float]:
     }
     samples = []
     for _ in range(runs):
+        if not bytecode:
+            # An empty cache prefix: no .pyc is found for any module (ours or the dependencies'), none kept.
+            env = {
+                **env,
+                "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="no-pyc-"),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
         out = subprocess.run(
             [sys.executable, "-c", PROBE],
             cwd=function_dir,
@@ -37,12 +50,13 @@ def measure(function_dir: Path, runs: int = 7) -> list[float]:
     return samples
 
 
-def run() -> list[dict[str, object]]:
+def run(no_bytecode_runs: int = 3) -> list[dict[str, object]]:
     results = []
     for function_dir in sorted((ROOT / "functions").iterdir()):
         if (function_dir / "app.py").exists():
             samples = measure(function_dir)
             median = statistics.median(samples)
+            plain = measure(function_dir, no_bytecode_runs, bytecode=False) if no_bytecode_runs else []
             results.append(
                 {
                     "function": function_dir.name,
@@ -50,6 +64,7 @@ def run() -> list[dict[str, object]]:
                     "max_ms": round(max(samples), 1),
                     "budget_ms": BUDGET_MS,
                     "ratio_to_budget": round(median / BUDGET_MS, 2),
+                    "no_bytecode_median_ms": round(statistics.median(plain), 1) if plain else None,
                 }
             )
     return results

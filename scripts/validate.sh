@@ -232,6 +232,11 @@ PY
       if [[ -n "$so" ]]; then echo "ok      $so"; else
         echo "MISSING aarch64 pydantic-core in $layer/pydantic_core:"; ls "$layer/pydantic_core" 2>&1; ok=1
       fi
+      local pyc
+      pyc="$(ls "$layer"/mango_bridge/__pycache__/__init__.cpython-312.pyc 2>/dev/null)"
+      if [[ -n "$pyc" ]]; then echo "ok      $pyc (bytecode in the layer)"; else
+        echo "MISSING bytecode: $layer/mango_bridge/__pycache__/__init__.cpython-312.pyc"; ok=1
+      fi
       du -sh "$layer" 2>/dev/null
       return $ok
     }

@@ -83,7 +83,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except MalformedForm as problem:
         return _response(IngestOutcome(400, {"error": "malformed", "message": str(problem)}))
     outcome = _ingestor_instance().handle(tenant, suffix, form)
-    logger.info(
+    # Every webhook already has its access-log line and its stored item: an INFO line per accepted
+    # notification would be the largest log cost of a deployment. Refusals are logged at INFO.
+    log = logger.debug if outcome.status == 200 else logger.info
+    log(
         "notification",
         extra={
             "tenant": tenant,

@@ -29,13 +29,44 @@ def test_every_function_has_its_own_log_group_with_retention() -> None:
             assert res[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
 
 
+def parameters() -> dict[str, Any]:
+    return local_template("test").raw["Parameters"]
+
+
 def test_the_table_keeps_history_and_expires_what_should_expire() -> None:
     table = resources()["Table"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] == {
+        "Ref": "PointInTimeRecovery"
+    }
+    assert parameters()["PointInTimeRecovery"]["Default"] == "true"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["GSI1", "GSI2"]
+    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == ["GSI1", "GSI2", "GSI3"]
     assert table["GlobalSecondaryIndexes"][1]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # Calls by day: keys only, so rewriting an aggregate does not write its copy again.
+    assert table["GlobalSecondaryIndexes"][2]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_calls_are_kept_for_the_retention_the_operator_sets() -> None:
+    assert parameters()["CallRetentionDays"]["Default"] == 400
+    env = local_template("test").raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["CALL_RETENTION_DAYS"] == {"Ref": "CallRetentionDays"}
+
+
+def test_webhooks_are_not_throttled_below_a_million_calls_a_day_and_throttling_is_alarmed() -> None:
+    res = resources()
+    settings = res["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    # 1,000,000 calls a day, ~12 notifications a call, 10× peaks: ~1,400 requests a second.
+    assert parameters()["ApiThrottlingRateLimit"]["Default"] >= 1400
+    alarm = res["HttpApi4xxAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "4xx")
+    for function, parameter in (
+        ("IngestFunction", "IngestReservedConcurrency"),
+        ("RouteFunction", "RouteReservedConcurrency"),
+    ):
+        reserved = res[function]["Properties"]["ReservedConcurrentExecutions"]
+        assert {"Ref": parameter} in reserved["Fn::If"], function
 
 
 def test_routes_mango_admin_recordings_and_click_to_call() -> None:

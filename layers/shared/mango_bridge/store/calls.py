@@ -9,7 +9,9 @@ writer can never overwrite a newer aggregate.
 from __future__ import annotations
 
 import json
+import os
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,29 @@ from mango_bridge.store.raw_bodies import RawRef, too_big_for_an_item
 from mango_bridge.store.table import client, is_conditional_failure, put_new, query_all, table_name
 
 MOSCOW = ZoneInfo("Europe/Moscow")
+RETENTION_ENV = "CALL_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 400
+DAY_INDEX = "GSI3"
+"""Calls by Moscow day, keys only: an aggregate rewrite whose keys did not change costs the index nothing."""
+
+
+def packed(text: str) -> dict[str, bytes]:
+    """A JSON text as DynamoDB stores it here: zlib-compressed binary (a call's aggregate shrinks from
+    ~4 KB to ~1 KB, and DynamoDB bills writes and storage by the byte)."""
+    return {"B": zlib.compress(text.encode(), 6)}
+
+
+def unpacked(item: dict[str, Any], plain: str, compressed: str) -> str:
+    """The JSON text of an item written packed (`compressed`) or, before packing, as a string (`plain`)."""
+    if compressed in item:
+        return zlib.decompress(item[compressed]["B"]).decode()
+    return item[plain]["S"]
+
+
+def expires_at(now: float | None = None) -> dict[str, str]:
+    """When DynamoDB's TTL may delete an item ingest writes (template parameter CallRetentionDays)."""
+    days = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    return {"N": str(int(time.time() if now is None else now) + days * 86400)}
 
 
 def call_pk(tenant: str, entry_id: str) -> str:
@@ -65,12 +90,16 @@ class CallStore:
     ) -> bool:
         """Store a notification once; False when this natural key was already stored. With `raw`, the
         exact body is in S3 and `json_text` is the compact view the fold reads."""
+        now = int(time.time())
         item = {
             "PK": {"S": pk},
             "SK": {"S": f"EV#{kind}#{natural_key}"},
             "suffix": {"S": suffix},
-            "json": {"S": json_text},
-            "received_at": {"N": str(int(time.time()))},
+            # A call's notifications (tens per call, folded again on every delivery) are packed; command
+            # results and other loose notifications stay readable as they are (few, looked at by people).
+            **({"jz": packed(json_text)} if pk.startswith("CALL#") else {"json": {"S": json_text}}),
+            "received_at": {"N": str(now)},
+            "expires_at": expires_at(now),
         }
         if raw is not None:
             item.update(raw.attributes())
@@ -84,7 +113,7 @@ class CallStore:
             TableName=self._table,
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": {"S": call_pk(tenant, entry_id)}},
-            ProjectionExpression="SK, suffix, #j, event_count, raw_s3_key",
+            ProjectionExpression="SK, suffix, #j, jz, event_count, raw_s3_key",
             ExpressionAttributeNames={"#j": "json"},
             ConsistentRead=True,
         )
@@ -95,21 +124,23 @@ class CallStore:
                 covered = int(item.get("event_count", {}).get("N", "0"))
             elif item["SK"]["S"].startswith("EV#"):
                 raw = item.get("raw_s3_key", {}).get("S")
-                events.append(StoredEvent(item["suffix"]["S"], item["json"]["S"], raw))
+                events.append(StoredEvent(item["suffix"]["S"], unpacked(item, "json", "jz"), raw))
         return EntrySnapshot(events, covered)
 
     def put_aggregate(self, tenant: str, call: CallAggregate) -> bool:
         """Write the aggregate unless the stored one already covers as many events."""
-        started = call.started_at or int(time.time())
+        now = int(time.time())
+        started = call.started_at or now
         item = {
             "PK": {"S": call_pk(tenant, call.entry_id)},
             "SK": {"S": "CALL"},
-            "GSI1PK": {"S": f"DAY#{tenant}#{day_of(started)}"},
-            "GSI1SK": {"S": f"{started:010d}#{call.entry_id}"},
+            "GSI3PK": {"S": f"DAY#{tenant}#{day_of(started)}"},
+            "GSI3SK": {"S": f"{started:010d}#{call.entry_id}"},
             "status": {"S": call.status},
             "event_count": {"N": str(call.event_count)},
-            "updated_at": {"N": str(int(time.time()))},
-            "doc": {"S": call.model_dump_json()},
+            "updated_at": {"N": str(now)},
+            "expires_at": expires_at(now),
+            "docz": packed(call.model_dump_json()),
         }
         customer = customer_number(call)
         if customer and call.started_at:  # in progress too: a later call must see it is not written yet
@@ -148,7 +179,7 @@ class CallStore:
         found = items.get("CALL")
         if found is None:
             return None
-        call = CallAggregate.model_validate_json(found["doc"]["S"])
+        call = CallAggregate.model_validate_json(unpacked(found, "doc", "docz"))
         visitor = items.get("VISITOR")
         if visitor is not None:
             call.visitor = Visitor.model_validate_json(visitor["doc"]["S"])
@@ -162,6 +193,7 @@ class CallStore:
             "SK": {"S": "VISITOR"},
             "doc": {"S": visitor.model_dump_json()},
             "captured_at": {"N": str(int(time.time()))},
+            "expires_at": expires_at(),
         }
         return put_new(self._ddb, self._table, item)
 
@@ -219,20 +251,56 @@ class CallStore:
     def list_day(
         self, tenant: str, day: str, limit: int = 200, cursor: str | None = None
     ) -> tuple[list[CallAggregate], str | None]:
-        """Calls of one Moscow business day in start order; `cursor` pages through big days."""
+        """Calls of one Moscow business day in start order; `cursor` pages through big days.
+
+        The day index holds keys only (the ~4 KB aggregate is rewritten on every event; an index that
+        copied it would double every write), so a page is one Query plus BatchGetItem of the calls.
+        Calls stored before the index existed are still listed from GSI1, where they were indexed."""
+        previous = json.loads(cursor) if cursor else None
+        index = "GSI1" if previous and "GSI1PK" in previous else DAY_INDEX
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :day",
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}PK = :day",
             "ExpressionAttributeValues": {":day": {"S": f"DAY#{tenant}#{day}"}},
             "Limit": limit,
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+        if previous:
+            kwargs["ExclusiveStartKey"] = previous
         page = self._ddb.query(**kwargs)
-        calls = [CallAggregate.model_validate_json(item["doc"]["S"]) for item in page.get("Items", [])]
+        if index == DAY_INDEX and not previous and not page.get("Items"):
+            kwargs.update(IndexName="GSI1", KeyConditionExpression="GSI1PK = :day")
+            page = self._ddb.query(**kwargs)
+        items = page.get("Items", [])
+        docs = {
+            item["PK"]["S"]: unpacked(item, "doc", "docz") for item in items if {"doc", "docz"} & set(item)
+        }
+        missing = [item["PK"]["S"] for item in items if not {"doc", "docz"} & set(item)]
+        docs.update(self._docs(missing))
+        calls = [
+            CallAggregate.model_validate_json(docs[item["PK"]["S"]])
+            for item in items
+            if item["PK"]["S"] in docs
+        ]
         last = page.get("LastEvaluatedKey")
         return calls, (json.dumps(last, separators=(",", ":")) if last else None)
+
+    def _docs(self, pks: list[str]) -> dict[str, str]:
+        """The aggregates' `doc` of these partitions (BatchGetItem, 100 keys a request)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(pks), 100):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"PK": {"S": pk}, "SK": {"S": "CALL"}} for pk in pks[start : start + 100]],
+                    "ProjectionExpression": "PK, doc, docz",
+                }
+            }
+            while request:
+                answer = self._ddb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found[item["PK"]["S"]] = unpacked(item, "doc", "docz")
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
 
 class LooseEventStore:
