@@ -29,7 +29,7 @@ from mango_bridge.reconcile.stats import (
     parse_rows,
     unlogged_conversations,
 )
-from mango_bridge.store.calls import CallStore, call_pk
+from mango_bridge.store.calls import CallStore, call_pk, unpacked
 from mango_bridge.store.table import client, table_name
 from mango_bridge.store.tenants import mango_client_for
 from mango_bridge.workflows.starter import PostCallStarter
@@ -190,7 +190,7 @@ class Reconciler:
         request: dict[str, Any] = {
             self._table: {
                 "Keys": keys,
-                "ProjectionExpression": "PK, SK, #s, #d",
+                "ProjectionExpression": "PK, SK, #s, #d, docz",
                 "ExpressionAttributeNames": {"#s": "status", "#d": "doc"},
             }
         }
@@ -200,8 +200,9 @@ class Reconciler:
                 entry_id = item["PK"]["S"].split("#", 2)[2]
                 state = found.setdefault(entry_id, {})
                 state[item["SK"]["S"]] = item.get("status", {}).get("S", "")
-                if item["SK"]["S"] == "CALL" and "doc" in item:
-                    state["talked"] = json.loads(item["doc"]["S"]).get("talked_extensions") or []
+                if item["SK"]["S"] == "CALL" and {"doc", "docz"} & set(item):
+                    aggregate = json.loads(unpacked(item, "doc", "docz"))
+                    state["talked"] = aggregate.get("talked_extensions") or []
                 if item["SK"]["S"] == "CRM" and "doc" in item:
                     executed = json.loads(item["doc"]["S"]).get("executed") or {}
                     state["records"] = {k: v for k, v in executed.items() if k.startswith("log_call:")}
