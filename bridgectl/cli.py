@@ -169,6 +169,9 @@ def _crm(args: argparse.Namespace) -> int:
     if args.action == "check":
         result = api.call("POST", f"/admin/tenants/{args.tenant}/crm/check")
         print(("OK: " if result["ok"] else "FAILED: ") + result["message"])
+        marks = {"works": "✓", "fails": "✗", "unchecked": "?"}
+        for check in result.get("features") or []:
+            print(f"  {marks.get(check['verdict'], '?')} {check['feature']}: {check['message']}")
         return 0 if result["ok"] else 1
     from mango_bridge.crm.amocrm.tokens import SecretsManagerTokenStore, Tokens, exchange_code
     from mango_bridge.crm.registry import crm_secret_name

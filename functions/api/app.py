@@ -406,7 +406,8 @@ def explain_call(tenant: str, entry_id: str) -> Response | dict[str, Any]:
 
 @app.post("/admin/tenants/<tenant>/crm/check")
 def check_crm(tenant: str) -> dict[str, Any]:
-    """«Проверить подключение»: the CRM answers, with the tenant's credentials, in plain words."""
+    """«Проверить подключение»: the CRM answers, with the tenant's credentials, in plain words, and
+    every feature the settings use is probed read-only (works / will not work and why)."""
     _authorise()
     from mango_bridge.crm.errors import CrmError
     from mango_bridge.crm.registry import adapter_for
@@ -414,10 +415,12 @@ def check_crm(tenant: str) -> dict[str, Any]:
     record = TenantStore().get(_tenant_id(tenant))
     if record is None:
         raise NotFoundError(f"tenant {tenant} does not exist")
+    from mango_bridge.crm.preflight import preflight
+
     try:
-        return adapter_for(tenant, record.settings).check_connection().model_dump()
+        return preflight(adapter_for(tenant, record.settings), record.settings).model_dump()
     except CrmError as problem:
-        return {"ok": False, "message": str(problem)}
+        return {"ok": False, "message": str(problem), "features": []}
 
 
 @app.get("/admin/tenants/<tenant>/parked")

@@ -92,6 +92,17 @@ class AmoCrmAdapter(AdapterBase):
     def pipelines(self) -> list[dict[str, Any]]:
         return self._directory.remembered("pipelines", self._read_pipelines)
 
+    def pipeline_statuses(self) -> dict[str, set[str]]:
+        """Pipelines («Воронка») and their stages, for the preflight (read only)."""
+        return {
+            str(pipeline["id"]): {
+                str(status.get("id"))
+                for status in ((pipeline.get("_embedded") or {}).get("statuses") or [])
+                if isinstance(status, dict)
+            }
+            for pipeline in self.pipelines()
+        }
+
     def _read_pipelines(self) -> list[dict[str, Any]]:
         body = self.client.get("/api/v4/leads/pipelines")
         return [

@@ -113,6 +113,13 @@ class MegaplanAdapter(AdapterBase):
             "programs", lambda: [item for item in self.client.pages("/api/v3/program") if "id" in item]
         )
 
+    def pipeline_statuses(self) -> dict[str, set[str]]:
+        """Programs («Вид процесса») and their states, for the preflight (read only)."""
+        return {
+            str(prog["id"]): {str(state["id"]) for state in self.states(str(prog["id"]))}
+            for prog in self.programs()
+        }
+
     def states(self, program_id: str) -> list[dict[str, Any]]:
         with self._directory.lock:
             cached = self._directory.states.get(program_id)
