@@ -85,7 +85,9 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def _settings_response(record: TenantRecord, status: int = 200, *, saved: bool = False) -> Response:
+def _settings_response(
+    record: TenantRecord, status: int = 200, *, saved: bool = False, before: TenantSettings | None = None
+) -> Response:
     body: dict[str, Any] = {
         "tenant_id": record.tenant_id,
         "version": record.version,
@@ -94,12 +96,34 @@ def _settings_response(record: TenantRecord, status: int = 200, *, saved: bool =
     }
     if saved:
         body["routing_warnings"] = _routing_warnings(record)
+    if before is not None:
+        removed = _forget_removed_rules(record, before)
+        if removed:
+            body["role_rule_histories"] = removed
     return Response(
         status_code=status,
         content_type="application/json",
         headers={"ETag": f'"{record.version}"'},
         body=body,
     )
+
+
+def _forget_removed_rules(record: TenantRecord, before: TenantSettings) -> dict[str, Any]:
+    """Seed 000, «Редактирование или удаление правила»: a rule deleted from the table is deleted from
+    the «Действия звонка» of every call. Best effort: the settings are saved whatever BPMSoft answers."""
+    kept = {rule.order for rule in record.settings.role_rules}
+    gone = sorted({rule.order for rule in before.role_rules} - kept)
+    if not gone or record.settings.crm is None or record.settings.crm.kind != "bpmsoft":
+        return {}
+    from mango_bridge.crm.registry import adapter_for
+
+    try:
+        backend = adapter_for(record.tenant_id, record.settings).rules_backend()  # type: ignore[attr-defined]
+        deleted = {str(order): backend.forget_rule(order) for order in gone}
+    except Exception as problem:  # reported to the operator, never fails the save
+        logger.warning("rule histories not cleaned", exc_info=True)
+        return {"removed_rules": gone, "error": f"{type(problem).__name__}: {problem}"}
+    return {"removed_rules": gone, "rows_deleted": deleted}
 
 
 def _routing_warnings(record: TenantRecord) -> list[dict[str, Any]]:
@@ -186,13 +210,13 @@ def put_settings(tenant: str) -> Response:
     _authorise()
     tenant = _tenant_id(tenant)
     store = TenantStore()
-    _existing(store, tenant)
+    before = _existing(store, tenant).settings
     try:
         settings = TenantSettings.model_validate(_json_object())
     except ValidationError as problem:
         return _invalid(problem)
     saved = _save(store, tenant, settings, _expected_version())
-    return saved if isinstance(saved, Response) else _settings_response(saved, saved=True)
+    return saved if isinstance(saved, Response) else _settings_response(saved, saved=True, before=before)
 
 
 @app.patch("/admin/tenants/<tenant>/settings")
@@ -209,7 +233,9 @@ def patch_settings(tenant: str) -> Response:
     except ValidationError as problem:
         return _invalid(problem)
     saved = _save(store, tenant, settings, expected if expected is not None else record.version)
-    return saved if isinstance(saved, Response) else _settings_response(saved, saved=True)
+    if isinstance(saved, Response):
+        return saved
+    return _settings_response(saved, saved=True, before=record.settings)
 
 
 @app.get("/admin/tenants/<tenant>")

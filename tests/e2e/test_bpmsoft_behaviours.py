@@ -260,3 +260,23 @@ def test_f31_role_rules_create_a_case_bound_to_the_contact_and_the_call(
     entry_id = entry(world, "rules")
     report = admin.get(f"/tenants/{RULES}/calls/{quote(entry_id, safe='')}/actions").json()
     assert [row["order"] for row in report["rows"]] == [1, 2, 4, 5, 6, 7]
+
+
+def test_f31_deleting_a_rule_deletes_its_application_from_every_calls_history(
+    stack: dict[str, Any], admin: httpx.Client, world: dict[str, Any]
+) -> None:
+    """Seed 000, «Редактирование или удаление правила»: the deleted rule's rows leave «Действия звонка»."""
+    from mango_bridge.crm.bpmsoft.fields import CALL_ACTION
+
+    def orders() -> list[int]:
+        with bpmsoft(stack) as bpm:
+            return sorted(row["UsrRuleOrder"] for row in bpm.get("/_sandbox/state").json()[CALL_ACTION])
+
+    assert 7 in orders()
+    rules = admin.get(f"/tenants/{RULES}/settings").json()["settings"]["role_rules"]
+    kept = [rule for rule in rules if rule["order"] != 7]
+    answer = admin.patch(f"/tenants/{RULES}/settings", json={"role_rules": kept})
+    assert answer.status_code == 200, answer.text
+    cleaned = answer.json()["role_rule_histories"]
+    assert cleaned["removed_rules"] == [7] and cleaned["rows_deleted"]["7"] >= 1
+    assert 7 not in orders()
