@@ -14,7 +14,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run       set up, start the local stack, play the demo day, print the call journal"
 	@echo "make serve     set up and keep the local stack running (Ctrl+C to stop)"
-	@echo "make test      set up and run every test (unit, component, end-to-end)"
+	@echo "make test      set up and run every test (unit, component, sandbox, spec, end-to-end, slow)"
+	@echo "make test-fast the same without the local stack (e2e) and data-volume (slow) tests"
 	@echo "make test-spec Mango's printed worked examples through ingest (tests/spec)"
 	@echo "make lint      ruff lint + format check"
 	@echo "make validate  cfn-lint, statelint, sam validate --lint and sam build (separate venv)"
@@ -49,7 +50,7 @@ test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 test-spec: setup
 	@$(PY) -m pytest tests/spec $(PYTEST_ARGS)

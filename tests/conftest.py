@@ -15,6 +15,44 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tiers by directory: a test's folder says what it needs, so no file has to remember a marker.
+# `make test-fast` deselects `e2e` (boots the local stack) and `slow` (data volumes).
+TIERS = {
+    "unit": "unit",
+    "component": "component",
+    "sandbox": "sandbox",
+    "spec": "spec",
+    "thirdparty": "thirdparty",
+    "e2e": "e2e",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if folder in TIERS:
+            item.add_marker(TIERS[folder])
+
+
+def _hypothesis_profiles() -> None:
+    """`dev` keeps property tests quick at a desk; `ci` tries four times as many examples and prints
+    the blob that reproduces a failure. HYPOTHESIS_PROFILE picks one; otherwise CI=true means `ci`.
+    Tests that set their own `max_examples` (a few slow component ones) keep it."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("dev", max_examples=50, deadline=None)
+    settings.register_profile(
+        "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+_hypothesis_profiles()
+
 
 def load_function(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"fn_{name}", ROOT / "functions" / name / "app.py")

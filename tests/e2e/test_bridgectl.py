@@ -13,7 +13,6 @@ import pytest
 from sandbox.mango import player
 from tests.e2e.tenant_world import deliver
 
-pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
