@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PYTEST_ARGS ?=
+# test-fast's parallel workers: its tests mostly wait (loopback sandboxes, moto), so more workers than
+# cores pay; `make test` stays in one process (the e2e tier shares one local stack per session).
+TEST_WORKERS ?= 4
 
 .PHONY: help setup run serve test test-fast test-spec lint lock format validate bench clean
 
@@ -52,7 +55,7 @@ test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	@$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not e2e and not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-spec: setup
 	@$(PY) -m pytest tests/spec $(PYTEST_ARGS)
