@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -170,40 +171,34 @@ def test_only_calls_started_within_the_period_and_matching_filters(
     assert to_102 and {row[0] for row in to_102} == {"102"}
 
 
-def test_result_is_204_then_200_then_404_after_the_key_lifetime(client: httpx.Client) -> None:
+def clocked(**options: Any) -> tuple[ManualClock, MangoApiSandbox]:
+    """A sandbox whose statistics keys age on a clock the test moves (no rate limit unless asked)."""
     clock = ManualClock()
-    with MangoApiSandbox(
-        api_key=KEY,
-        api_salt=SALT,
-        stats_rate_limit_seconds=0,
-        stats_ready_after_polls=2,
-        stats_key_ttl=60,
-        clock=clock,
-    ) as mango:
+    options = {"stats_rate_limit_seconds": 0, **options}
+    return clock, MangoApiSandbox(api_key=KEY, api_salt=SALT, clock=clock, **options)
+
+
+def result_status(client: httpx.Client, mango: MangoApiSandbox, key: str) -> int:
+    return client.post(mango.url + "stats/result", data=signed({"key": key})).status_code
+
+
+def test_result_is_204_then_200_then_404_after_the_key_lifetime(client: httpx.Client) -> None:
+    clock, sandbox = clocked(stats_ready_after_polls=2, stats_key_ttl=60)
+    with sandbox as mango:
         mango.record_history(history_from_deliveries(rendered("outgoing").deliveries))
         key = request_key(client, mango, date_from=MIDNIGHT, date_to=MIDNIGHT + 86399)
-        statuses = [
-            client.post(mango.url + "stats/result", data=signed({"key": key})).status_code for _ in range(4)
-        ]
-        assert statuses == [204, 204, 200, 200]
+        assert [result_status(client, mango, key) for _ in range(4)] == [204, 204, 200, 200]
         clock.advance(59)
-        assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 200
+        assert result_status(client, mango, key) == 200
         clock.advance(2)
-        assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 404
+        assert result_status(client, mango, key) == 404
 
 
 def test_ready_after_seconds(client: httpx.Client) -> None:
-    clock = ManualClock()
-    with MangoApiSandbox(
-        api_key=KEY,
-        api_salt=SALT,
-        stats_rate_limit_seconds=0,
-        stats_ready_after_polls=0,
-        stats_ready_after_seconds=30,
-        clock=clock,
-    ) as mango:
+    clock, sandbox = clocked(stats_ready_after_polls=0, stats_ready_after_seconds=30)
+    with sandbox as mango:
         key = request_key(client, mango, date_from=MIDNIGHT, date_to=MIDNIGHT + 60)
-        assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 204
+        assert result_status(client, mango, key) == 204
         clock.advance(31)
         ready = client.post(mango.url + "stats/result", data=signed({"key": key}))
         assert ready.status_code == 200 and ready.text == ""
@@ -249,8 +244,8 @@ def test_a_month_is_accepted(mango: MangoApiSandbox, client: httpx.Client) -> No
 
 
 def test_stats_requests_are_rate_limited_per_product(client: httpx.Client) -> None:
-    clock = ManualClock()
-    with MangoApiSandbox(api_key=KEY, api_salt=SALT, stats_rate_limit_seconds=2, clock=clock) as mango:
+    clock, sandbox = clocked(stats_rate_limit_seconds=2)
+    with sandbox as mango:
         first = client.post(
             mango.url + "stats/request", data=signed({"date_from": MIDNIGHT, "date_to": MIDNIGHT + 1})
         )
