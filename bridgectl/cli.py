@@ -1,4 +1,5 @@
-"""`bridgectl`: tenants, settings (YAML or JSON files), calls and admin tokens, over the admin API.
+"""`bridgectl`: tenants, settings (YAML or JSON files), calls, refused payloads and admin tokens, over
+the admin API; the runbook's fixes (docs/operations.md).
 
 The API address and token come from --api/--token, else BRIDGE_API_URL/BRIDGE_ADMIN_TOKEN, else the
 local stack's `.local/stack.json`, so the same commands work against `make serve` and a deployment.
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
+from bridgectl import ops
 from bridgectl.journal_table import render
 
 LOCAL_STATE = Path(".local/stack.json")
@@ -43,12 +45,13 @@ def _print(data: Any, fmt: str) -> None:
 
 
 class AdminApi:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             timeout=30,
             trust_env=False,
             headers={"authorization": f"Bearer {token}"},
+            transport=transport,
         )
 
     @classmethod
@@ -82,9 +85,27 @@ class AdminApi:
             raise CliError("\n".join(lines))
         return body
 
+    def post_form(self, path: str, form: dict[str, str]) -> httpx.Response:
+        """A form POST as Mango sends it (the ingest URL is on the same API; no bearer token needed)."""
+        try:
+            return self._client.post(path, data=form, headers={"authorization": ""})
+        except httpx.HTTPError as problem:
+            raise CliError(f"cannot reach the API: {problem}") from None
+
+
+def _salt(args: argparse.Namespace) -> str:
+    salt = args.salt or os.environ.get("MANGO_API_SALT")
+    if not salt:
+        raise CliError("give the tenant's «Ключ для создания подписи» with --salt or MANGO_API_SALT")
+    return str(salt)
+
 
 def _tenants(args: argparse.Namespace) -> int:
     api = AdminApi.from_args(args)
+    if args.action == "rotate-salt":
+        result = ops.rotate_salt(api, args.tenant, _salt(args))
+        print(f"new Mango salt stored for {args.tenant} (settings version {result.get('version')})")
+        return 0
     if args.action == "list":
         for tenant in api.call("GET", "/admin/tenants")["tenants"]:
             print(tenant)
@@ -234,6 +255,51 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rejected(args: argparse.Namespace) -> int:
+    api = AdminApi.from_args(args)
+    if args.action == "list":
+        listed = api.call("GET", f"/admin/tenants/{args.tenant}/rejected")["rejected"]
+        if args.format in ("json", "yaml"):
+            _print(listed, args.format)
+        for item in listed if args.format == "table" else []:
+            print(f"{item['received_at']}  {item['suffix']}  {item['error']}")
+        return 0
+    failed = 0
+    results = ops.repost_rejected(api, args.tenant, _salt(args), received_at=args.received_at)
+    for item, response in results:
+        where = f"{item['received_at']} {item['suffix']}"
+        if response is None:
+            failed += 1
+            print(f"{where}: skipped, only its beginning is stored; the whole body is {item['raw_s3_key']}")
+        else:
+            failed += response.status_code != 200
+            print(f"{where}: HTTP {response.status_code} {response.text.strip()[:200]}")
+    if not results:
+        print("nothing to re-post")
+    return 1 if failed else 0
+
+
+def _aws_client(service: str, region: str | None) -> Any:
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    from mango_bridge.store.table import client
+
+    return client(service)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    days = ops.redrive_reconcile(
+        _aws_client("sqs", args.region),
+        _aws_client("lambda", args.region),
+        args.queue_url,
+        args.function,
+        dry_run=args.dry_run,
+    )
+    if not days:
+        print("the dead-letter queue is empty")
+    return 0
+
+
 def _api_tokens(args: argparse.Namespace) -> int:
     api = AdminApi.from_args(args)
     path = f"/admin/tenants/{args.tenant}/api-tokens"
@@ -251,11 +317,27 @@ def _api_tokens(args: argparse.Namespace) -> int:
 
 
 def _admin_token(args: argparse.Namespace) -> int:
-    if args.region:
-        os.environ["AWS_DEFAULT_REGION"] = args.region
+    ddb = _aws_client("dynamodb", args.region)
+    if args.action == "list":
+        tokens = ops.list_admin_tokens(ddb, args.table)
+        if args.format in ("json", "yaml"):
+            _print(tokens, args.format)
+            return 0
+        for token in tokens:
+            print(f"{token['sha256']}  {token['label']}  created {token['created_at']}")
+        return 0
+    if args.action == "revoke":
+        try:
+            key = ops.admin_token_key(token=args.revoked_token, sha256=args.sha256)
+        except ValueError as problem:
+            raise CliError(str(problem)) from None
+        if not ops.revoke_admin_token(ddb, args.table, key):
+            raise CliError("no such admin token (already revoked?); `bridgectl admin-token list` shows them")
+        print(f"revoked {key['SK']['S'].removeprefix('TOKEN#')[:12]}…")
+        return 0
     from mango_bridge.store.admin_tokens import AdminTokens
 
-    print(AdminTokens(table=args.table).issue(args.label))
+    print(AdminTokens(ddb=ddb, table=args.table).issue(args.label))
     print("Keep it safe: only its SHA-256 is stored, it cannot be shown again.", file=sys.stderr)
     return 0
 
@@ -283,8 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--salt", help="«Ключ для создания подписи» (required on create)")
     register.add_argument("--api-base-url")
     register.add_argument("--employees", help="YAML/JSON list of {extension, crm_user_id, name}")
-    for sub in (tenants,):
-        sub.required = True
+    rotate = tenants.add_parser(
+        "rotate-salt", help="store a new «Ключ для создания подписи» after changing it in Mango's ЛК"
+    )
+    rotate.add_argument("tenant")
+    rotate.add_argument("--salt", help="the new key (or MANGO_API_SALT)")
     groups.choices["tenants"].set_defaults(run=_tenants)
 
     settings = groups.add_parser("settings", help="the tenant's settings document").add_subparsers(
@@ -340,10 +425,30 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     for name, text in (("run", "sync one Moscow day now"), ("report", "what the sync of a day did")):
-        sub = reconcile.add_parser(name, help=text)
-        sub.add_argument("tenant")
-        sub.add_argument("--day", required=True, help="YYYY-MM-DD, a Moscow business day")
+        day_parser = reconcile.add_parser(name, help=text)
+        day_parser.add_argument("tenant")
+        day_parser.add_argument("--day", required=True, help="YYYY-MM-DD, a Moscow business day")
+    redrive = reconcile.add_parser(
+        "redrive", help="run the nightly syncs that landed in the dead-letter queue (AWS credentials needed)"
+    )
+    redrive.add_argument("--queue-url", required=True, help="URL of the stack's reconcile dead-letter queue")
+    redrive.add_argument("--function", required=True, help="the stack's ReconcileFunctionName output")
+    redrive.add_argument(
+        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="say which days would run; change nothing")
+    redrive.set_defaults(run=_redrive)
     groups.choices["reconcile"].set_defaults(run=_reconcile)
+
+    rejected = groups.add_parser(
+        "rejected", help="signed payloads ingest refused (kept 30 days)"
+    ).add_subparsers(dest="action", required=True)
+    rejected.add_parser("list").add_argument("tenant")
+    repost = rejected.add_parser("repost", help="post them to the ingest URL again, e.g. after a parser fix")
+    repost.add_argument("tenant")
+    repost.add_argument("--received-at", type=int, help="only the one(s) received at this epoch second")
+    repost.add_argument("--salt", help="the tenant's «Ключ для создания подписи» (or MANGO_API_SALT)")
+    groups.choices["rejected"].set_defaults(run=_rejected)
 
     api_tokens = groups.add_parser(
         "api-tokens", help="click-to-call tokens for a tenant's CRM"
@@ -361,18 +466,24 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     issue = tokens.add_parser("issue", help="create a token in the deployed table (AWS credentials needed)")
-    issue.add_argument("--table", required=True, help="the stack's TableName output")
-    issue.add_argument(
-        "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    )
     issue.add_argument("--label", default="operator")
+    listed = tokens.add_parser("list", help="the tokens' hashes and labels (AWS credentials needed)")
+    revoke_admin = tokens.add_parser("revoke", help="delete a token (AWS credentials needed)")
+    which = revoke_admin.add_mutually_exclusive_group(required=True)
+    which.add_argument("--token", dest="revoked_token", help="the token itself")
+    which.add_argument("--sha256", help="its SHA-256, as `admin-token list` shows it")
+    for sub in (issue, listed, revoke_admin):
+        sub.add_argument("--table", required=True, help="the stack's TableName output")
+        sub.add_argument(
+            "--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        )
     groups.choices["admin-token"].set_defaults(run=_admin_token)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.format == "table" and args.group not in ("calls", "reconcile"):
+    if args.format == "table" and args.group not in ("calls", "reconcile", "rejected", "admin-token"):
         args.format = "yaml"
     try:
         return int(args.run(args))

@@ -69,8 +69,8 @@ from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Request, Response
 
+from sandbox.faults import Clock, FaultBook, apply_fault_request
 from sandbox.faults import Fault as BaseFault
-from sandbox.faults import FaultBook, apply_fault_request
 from sandbox.loopback import LoopbackServer
 from sandbox.mango.scenario import MOSCOW, Delivery
 from sandbox.mango.signing import recording_link_sign, signature_ok
@@ -376,8 +376,12 @@ class MangoApiSandbox(LoopbackServer):
         stats_ready_after_polls: int = 1,
         stats_ready_after_seconds: float = 0.0,
         stats_key_ttl: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
         self.host = host
+        # Statistics keys' readiness, lifetime and rate limit and fault expiry are measured on this
+        # clock, so tests can move it (`sandbox.faults.ManualClock`) instead of sleeping.
+        self.clock: Clock = clock or time.time
         self.port = port
         self.api_key = api_key
         self.api_salt = api_salt
@@ -402,7 +406,7 @@ class MangoApiSandbox(LoopbackServer):
         self._recordings: dict[str, Recording] = {}
         self._links: dict[str, tuple[str, str]] = {}
         self._downloads: list[dict[str, Any]] = []
-        self._faults: FaultBook[Fault] = FaultBook(Fault)
+        self._faults: FaultBook[Fault] = FaultBook(Fault, self.clock)
         self._controls: dict[str, ControlHandler] = {}
         from sandbox.mango import analytics, routing
 
@@ -494,7 +498,7 @@ class MangoApiSandbox(LoopbackServer):
         """Mango allows one `/stats…` request per 2 s per product; a refused request does not count."""
         if not self.stats_rate_limit_seconds:
             return False
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if now - self._last_stats_request < self.stats_rate_limit_seconds:
                 return True
@@ -502,7 +506,7 @@ class MangoApiSandbox(LoopbackServer):
         return False
 
     def new_stats_job(self, kind: str, date_from: int, date_to: int, **options: Any) -> StatsJob:
-        job = StatsJob(secrets.token_hex(16), kind, date_from, date_to, **options)
+        job = StatsJob(secrets.token_hex(16), kind, date_from, date_to, **options, created_at=self.clock())
         with self._lock:
             self._stats_jobs[job.key] = job
         return job
@@ -510,7 +514,11 @@ class MangoApiSandbox(LoopbackServer):
     def stats_job(self, key: str) -> StatsJob | None:
         with self._lock:
             job = self._stats_jobs.get(key)
-            if job and job.downloaded_at is not None and time.time() - job.downloaded_at > self.stats_key_ttl:
+            if (
+                job
+                and job.downloaded_at is not None
+                and self.clock() - job.downloaded_at > self.stats_key_ttl
+            ):
                 del self._stats_jobs[key]
                 return None
             return job
@@ -522,7 +530,7 @@ class MangoApiSandbox(LoopbackServer):
             return None
         with self._lock:
             job.polls += 1
-            waited = time.time() - job.created_at >= self.stats_ready_after_seconds
+            waited = self.clock() - job.created_at >= self.stats_ready_after_seconds
             ready = job.downloaded_at is not None or (job.polls > self.stats_ready_after_polls and waited)
         return job, ready
 
@@ -530,7 +538,7 @@ class MangoApiSandbox(LoopbackServer):
         """Start the key's remaining lifetime at its first complete download."""
         with self._lock:
             if job.downloaded_at is None:
-                job.downloaded_at = time.time()
+                job.downloaded_at = self.clock()
 
     def stats_calls(self, job: StatsJob) -> Iterator[StatsCall]:
         return self.history.calls(job.date_from, job.date_to)

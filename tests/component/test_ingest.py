@@ -135,6 +135,7 @@ def test_every_event_costs_at_most_two_writes(ingest: Any, tenant: Tenant) -> No
         ddb.meta.events.unregister("before-call.dynamodb.*")
 
 
+@pytest.mark.slow  # 15 whole calls delivered shuffled through ingest and moto: 5-10 s
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(min_value=0, max_value=10_000))
 def test_reordered_and_duplicated_deliveries_give_the_same_journal(

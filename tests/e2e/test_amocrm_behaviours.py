@@ -7,13 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e import tenant_world
 from tests.e2e.crm_world import amo_state, fresh_number, held_for, play
 from tests.e2e.tenant_world import digits
-
-pytestmark = pytest.mark.e2e
 
 
 def landed(stack: dict[str, Any], admin: httpx.Client, rendered: Any) -> None:

@@ -28,8 +28,6 @@ from tests.e2e.bpmsoft_world import (
 )
 from tests.e2e.tenant_world import call_detail, landed, play
 
-pytestmark = pytest.mark.e2e
-
 GUIDE, NO_LEADS, RULES = "bpm-guide", "bpm-no-leads", "bpm-rules"
 TRACKING_LINE = "74957770001"
 

@@ -7,15 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from sandbox.crm.bpmsoft.demo import NEED, employees, recommended
 from sandbox.mango import player
 from sandbox.stack.stack import DEMO_EMPLOYEES
 from tests.e2e.bpmsoft_world import STATUS, held_for, register, seed_users
 from tests.e2e.tenant_world import play_in_order
-
-pytestmark = pytest.mark.e2e
 
 TENANT = "bpm-demo-day"
 USERS = employees(DEMO_EMPLOYEES)

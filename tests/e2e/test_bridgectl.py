@@ -13,7 +13,6 @@ import pytest
 from sandbox.mango import player
 from tests.e2e.tenant_world import deliver
 
-pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -137,3 +136,30 @@ def test_crm_connect_with_a_long_lived_token_then_check(stack_file: Path, stack:
     assert "OK:" in connected.stdout
     check = bridgectl(stack_file, "crm", "check", "ctl-amo")
     assert check.returncode == 0 and check.stdout.startswith("OK:")
+
+
+def test_refused_payloads_are_listed_and_reposted_signed(stack_file: Path, stack: dict[str, Any]) -> None:
+    import httpx
+
+    from mango_bridge.mango.signature import sign
+
+    key, salt = "ctlrejectkey000", "ctlrejectsalt00"
+    registered = bridgectl(stack_file, "tenants", "register", "ctl-reject", "--api-key", key, "--salt", salt)
+    assert registered.returncode == 0, registered.stderr
+    malformed = '{"entry_id": "RS1", "call_id": "c1", "seq": "not a number"}'
+    form = {"vpbx_api_key": key, "sign": sign(key, malformed, salt), "json": malformed}
+    refused = httpx.post(f"{stack['front_url']}/mango/ctl-reject/events/call", data=form, timeout=10)
+    assert refused.status_code == 400
+
+    listed = bridgectl(stack_file, "rejected", "list", "ctl-reject")
+    assert listed.returncode == 0 and "events/call" in listed.stdout, listed.stderr
+    # Signed with the tenant's salt, ingest reads it again (and refuses it again: nothing was fixed).
+    again = bridgectl(stack_file, "rejected", "repost", "ctl-reject", "--salt", salt)
+    assert again.returncode == 1 and "events/call: HTTP 400" in again.stdout, again.stdout + again.stderr
+    wrong = bridgectl(stack_file, "rejected", "repost", "ctl-reject", "--salt", "not-the-salt-0")
+    assert "HTTP 403" in wrong.stdout
+
+    rotated = bridgectl(stack_file, "tenants", "rotate-salt", "ctl-reject", "--salt", "ctlrejectsalt01")
+    assert rotated.returncode == 0, rotated.stderr
+    shown = json.loads(bridgectl(stack_file, "--format", "json", "tenants", "get", "ctl-reject").stdout)
+    assert shown["mango"]["api_key"] == key

@@ -9,12 +9,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from mango_bridge.mango.signature import sign
 from tests.e2e.tenant_world import aws
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_one_megabyte_signed_notification_is_accepted_kept_and_folded(

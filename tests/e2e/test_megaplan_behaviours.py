@@ -34,8 +34,6 @@ from tests.e2e.megaplan_world import (
 )
 from tests.e2e.tenant_world import landed, play, put_crm_secret
 
-pytestmark = pytest.mark.e2e
-
 ZONE = "Asia/Yekaterinburg"
 LINE = "74951234567"
 TRACKING = "74957770011"

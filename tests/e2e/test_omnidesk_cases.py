@@ -28,8 +28,6 @@ from tests.e2e.omnidesk_world import (
 )
 from tests.e2e.tenant_world import play_in_order
 
-pytestmark = pytest.mark.e2e
-
 MISSED, HANDLED = ("Пропущенный звонок",), ("Перезвонили",)
 
 

@@ -22,13 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 
 from sandbox.crm.megaplan.demo import SETTINGS as MEGAPLAN_SETTINGS
 from sandbox.stack.stack import DEMO_EMPLOYEES
 from tests.e2e import crm_world, megaplan_world, omnidesk_world, order_world, tenant_world
-
-pytestmark = pytest.mark.e2e
 
 DAYS = {"amocrm": 40, "megaplan": 20, "omnidesk": 20}
 _registering = threading.Lock()

@@ -8,12 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from tests.e2e.crm_world import fresh_number, held_for, play
 from tests.e2e.tenant_world import call_detail, crm_status, deliver, eventually
-
-pytestmark = pytest.mark.e2e
 
 
 def test_answered_call_from_a_new_number_lands_once_with_a_playable_recording(

@@ -9,14 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
 from mango_bridge.reconcile.stats import MOSCOW
 from sandbox.mango import player
 from tests.e2e.crm_world import held_for
 from tests.e2e.tenant_world import call_detail, crm_status, deliver, eventually, register_recordings
 
-pytestmark = pytest.mark.e2e
 DAY_START = int(datetime(2025, 10, 1, 0, 0, tzinfo=MOSCOW).timestamp())
 
 

@@ -24,8 +24,6 @@ from tests.e2e.routing_world import (
 )
 from tests.e2e.tenant_world import crm_status, eventually
 
-pytestmark = pytest.mark.e2e
-
 BORIS = 8000002  # extension 102 in the demo employees
 VERA = 8000003  # extension 103
 VIP_GROUP = "600"

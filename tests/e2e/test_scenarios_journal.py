@@ -13,8 +13,6 @@ import pytest
 from sandbox.mango import player
 from tests.e2e.tenant_world import deliver
 
-pytestmark = pytest.mark.e2e
-
 BASE_TIME = 1_763_967_600  # 2025-11-24 10:00 MSK
 SCENARIOS = [p for p in player.list_scenarios()]
 

@@ -3,7 +3,7 @@ delivery order and with any duplicates."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mango_bridge.calls.assembly import assemble
@@ -83,7 +83,6 @@ def test_missed_in_ivr() -> None:
     assert call.legs[0].location == "ivr"
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.permutations(list(range(len(CONSULTATIVE)))),
     st.lists(st.integers(min_value=0, max_value=len(CONSULTATIVE) - 1), max_size=8),

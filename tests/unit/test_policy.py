@@ -1,4 +1,4 @@
-"""The call-processing policy, behaviour by behaviour (F2–F18 of product-behaviour.md).
+"""The call-processing policy, behaviour by behaviour (F2–F18 of docs/features.md).
 
 Each test plays a Mango scenario, decides with the given settings and CRM facts, and asserts what the
 CRM would be asked to do, written the way the seeds tell it: "create contact → u101" is a contact

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mango_bridge.calls.model import CallAggregate, CallTrackingView, Leg, PartyView, Recording
@@ -223,7 +223,6 @@ def _role(tenant: TenantSettings, extension: str | None) -> str:
     return "ignored" if employee.ignore_calls else "mapped"
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_no_decision_ever_creates_a_lead_when_leads_are_disabled(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -233,7 +232,6 @@ def test_no_decision_ever_creates_a_lead_when_leads_are_disabled(
     assert not [i for i in decision.intents if isinstance(i, CreateLead | CreateUnsortedLead)]
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_unmapped_employees_without_save_all_calls_never_get_a_record(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -248,7 +246,6 @@ def test_unmapped_employees_without_save_all_calls_never_get_a_record(
             assert _role(tenant, log.employee_extension) == "mapped"
 
 
-@settings(max_examples=150, deadline=None)
 @cases
 def test_a_call_of_unmapped_employees_only_yields_nothing_without_the_fallback_settings(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -260,7 +257,6 @@ def test_a_call_of_unmapped_employees_only_yields_nothing_without_the_fallback_s
     assert decision.skipped
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_ignored_employees_never_get_a_record_even_with_save_all_calls(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -271,7 +267,6 @@ def test_ignored_employees_never_get_a_record_even_with_save_all_calls(
             assert log.responsible_user_id == FALLBACK
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_deciding_twice_gives_the_same_intents_with_unique_keys(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -284,7 +279,6 @@ def test_deciding_twice_gives_the_same_intents_with_unique_keys(
     assert all(count == 1 for count in creates.values())
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_every_intent_and_every_skip_says_why(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -295,7 +289,6 @@ def test_every_intent_and_every_skip_says_why(
     assert decision.intents or decision.skipped
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_creates_come_first_and_every_link_points_at_a_create_of_the_same_decision(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -314,7 +307,6 @@ def test_creates_come_first_and_every_link_points_at_a_create_of_the_same_decisi
             assert intent.targets and set(intent.targets) <= created
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_known_numbers_never_get_a_new_client(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -327,7 +319,6 @@ def test_known_numbers_never_get_a_new_client(
         assert all(log.customer == decision.customer for log in decision.of(LogCall))
 
 
-@settings(max_examples=200, deadline=None)
 @cases
 def test_each_leg_and_recording_is_accounted_to_at_most_one_record(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -340,7 +331,6 @@ def test_each_leg_and_recording_is_accounted_to_at_most_one_record(
     assert all(set(log.talk_leg_ids) <= set(log.leg_ids) for log in logs)
 
 
-@settings(max_examples=150, deadline=None)
 @cases
 def test_when_everyone_is_mapped_every_leg_of_a_finished_call_has_a_record(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities
@@ -353,7 +343,6 @@ def test_when_everyone_is_mapped_every_leg_of_a_finished_call_has_a_record(
         assert accounted == sorted(leg.call_id for leg in call.legs)
 
 
-@settings(max_examples=150, deadline=None)
 @cases
 def test_incoming_calls_on_lines_outside_the_filter_yield_nothing(
     call: CallAggregate, tenant: TenantSettings, facts: CrmFacts, caps: Capabilities

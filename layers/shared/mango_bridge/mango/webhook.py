@@ -39,7 +39,9 @@ def _parse_multipart(body: bytes, content_type: str) -> dict[str, str]:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         try:
             fields[str(name)] = payload.decode(part.get_content_charset() or "utf-8")
         except UnicodeDecodeError:

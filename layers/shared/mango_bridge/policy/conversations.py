@@ -118,9 +118,9 @@ def _conversations(call: CallAggregate, legs: list[Leg], precursors: set[str]) -
     by_id = {leg.call_id: leg for leg in legs}
     talking: list[tuple[Leg, str, Side]] = []
     for leg in sorted(legs, key=lambda leg: (leg.connected_at or leg.appeared_at or 0, leg.call_id)):
-        side = employee_side(leg)
-        if leg.answered and side is not None and leg.call_id not in precursors:
-            talking.append((leg, *side))
+        party = employee_side(leg)
+        if leg.answered and party is not None and leg.call_id not in precursors:
+            talking.append((leg, *party))
     runs: list[tuple[str, Side, list[Leg]]] = []
     for leg, extension, side in talking:
         if runs and runs[-1][0] == extension:

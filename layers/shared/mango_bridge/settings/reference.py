@@ -393,7 +393,7 @@ def markdown() -> str:
     for section in SECTIONS:
         rows: list[Row] = []
         for name in section.fields:
-            single = {"properties": {name: schema["properties"][name]}}
+            single: dict[str, Any] = {"properties": {name: schema["properties"][name]}}
             if name in required:
                 single["required"] = [name]
             rows += _rows(defs, single, "")

@@ -23,6 +23,20 @@ from mango_bridge.policy.intents import Intent, LogCall
 from mango_bridge.store.table import client, table_name
 
 RECORD_DAYS = 90
+OUTSIDE_LAMBDA_LEASE_MS = 15 * 60 * 1000  # the longest a Lambda invocation can run
+
+
+class _OutsideLambda:
+    """The lease clock when there is no Lambda context (the local stack, tests, tools).
+
+    Powertools bounds an intent's in-progress lease by the invocation's remaining time. Without a
+    context it would store no lease at all, so a run that died mid-write would hold the intent until
+    the record expires (days), and it warns "Couldn't determine the remaining time left" on every
+    intent. Here the lease is the longest an invocation can run.
+    """
+
+    def get_remaining_time_in_millis(self) -> int:
+        return OUTSIDE_LAMBDA_LEASE_MS
 
 
 class IntentExecutor:
@@ -37,8 +51,8 @@ class IntentExecutor:
         config = IdempotencyConfig(
             event_key_jmespath="[tenant, entry_id, key]", expires_after_seconds=RECORD_DAYS * 86400
         )
-        if self._context is not None:
-            config.register_lambda_context(self._context)
+        context: Any = self._context if self._context is not None else _OutsideLambda()
+        config.register_lambda_context(context)
         return config
 
     def run(

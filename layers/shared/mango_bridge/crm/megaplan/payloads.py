@@ -85,7 +85,9 @@ def is_open_deal(deal: dict[str, Any]) -> bool:
         return False
     if deal.get("result") in ("active", "positive", "negative"):
         return deal["result"] == "active"
-    state = deal.get("state") if isinstance(deal.get("state"), dict) else {}
+    state = deal.get("state")
+    if not isinstance(state, dict):
+        state = {}
     return state.get("type") not in ("positive", "negative")
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 import json
 import threading
-import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -20,6 +20,7 @@ import pytest
 
 from mango_bridge.mango.signature import sign
 from sandbox.__main__ import main as sandbox_main
+from sandbox.faults import ManualClock
 from sandbox.mango.api import RATE_LIMIT_BODY, MangoApiSandbox
 from sandbox.mango.player import MOSCOW, Rendered, drop_calls, load_scenario, render
 from sandbox.mango.stats import (
@@ -170,31 +171,35 @@ def test_only_calls_started_within_the_period_and_matching_filters(
     assert to_102 and {row[0] for row in to_102} == {"102"}
 
 
+def clocked(**options: Any) -> tuple[ManualClock, MangoApiSandbox]:
+    """A sandbox whose statistics keys age on a clock the test moves (no rate limit unless asked)."""
+    clock = ManualClock()
+    options = {"stats_rate_limit_seconds": 0, **options}
+    return clock, MangoApiSandbox(api_key=KEY, api_salt=SALT, clock=clock, **options)
+
+
+def result_status(client: httpx.Client, mango: MangoApiSandbox, key: str) -> int:
+    return client.post(mango.url + "stats/result", data=signed({"key": key})).status_code
+
+
 def test_result_is_204_then_200_then_404_after_the_key_lifetime(client: httpx.Client) -> None:
-    with MangoApiSandbox(
-        api_key=KEY, api_salt=SALT, stats_rate_limit_seconds=0, stats_ready_after_polls=2, stats_key_ttl=0.3
-    ) as mango:
+    clock, sandbox = clocked(stats_ready_after_polls=2, stats_key_ttl=60)
+    with sandbox as mango:
         mango.record_history(history_from_deliveries(rendered("outgoing").deliveries))
         key = request_key(client, mango, date_from=MIDNIGHT, date_to=MIDNIGHT + 86399)
-        statuses = [
-            client.post(mango.url + "stats/result", data=signed({"key": key})).status_code for _ in range(4)
-        ]
-        assert statuses == [204, 204, 200, 200]
-        time.sleep(0.4)
-        assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 404
+        assert [result_status(client, mango, key) for _ in range(4)] == [204, 204, 200, 200]
+        clock.advance(59)
+        assert result_status(client, mango, key) == 200
+        clock.advance(2)
+        assert result_status(client, mango, key) == 404
 
 
 def test_ready_after_seconds(client: httpx.Client) -> None:
-    with MangoApiSandbox(
-        api_key=KEY,
-        api_salt=SALT,
-        stats_rate_limit_seconds=0,
-        stats_ready_after_polls=0,
-        stats_ready_after_seconds=0.3,
-    ) as mango:
+    clock, sandbox = clocked(stats_ready_after_polls=0, stats_ready_after_seconds=30)
+    with sandbox as mango:
         key = request_key(client, mango, date_from=MIDNIGHT, date_to=MIDNIGHT + 60)
-        assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 204
-        time.sleep(0.35)
+        assert result_status(client, mango, key) == 204
+        clock.advance(31)
         ready = client.post(mango.url + "stats/result", data=signed({"key": key}))
         assert ready.status_code == 200 and ready.text == ""
 
@@ -239,7 +244,8 @@ def test_a_month_is_accepted(mango: MangoApiSandbox, client: httpx.Client) -> No
 
 
 def test_stats_requests_are_rate_limited_per_product(client: httpx.Client) -> None:
-    with MangoApiSandbox(api_key=KEY, api_salt=SALT, stats_rate_limit_seconds=0.5) as mango:
+    clock, sandbox = clocked(stats_rate_limit_seconds=2)
+    with sandbox as mango:
         first = client.post(
             mango.url + "stats/request", data=signed({"date_from": MIDNIGHT, "date_to": MIDNIGHT + 1})
         )
@@ -255,7 +261,7 @@ def test_stats_requests_are_rate_limited_per_product(client: httpx.Client) -> No
         )
         assert extended.status_code == 429
         assert client.post(mango.url + "stats/result", data=signed({"key": key})).status_code == 204
-        time.sleep(0.55)
+        clock.advance(2.1)
         again = client.post(
             mango.url + "stats/request", data=signed({"date_from": MIDNIGHT, "date_to": MIDNIGHT + 1})
         )
@@ -271,6 +277,7 @@ def test_stats_requests_are_rate_limited_per_product(client: httpx.Client) -> No
         )  # fmt: skip
 
 
+@pytest.mark.slow  # ~15 s: a 100,000-call day through the CSV stream
 def test_a_generated_day_of_100000_calls_is_streamed(mango: MangoApiSandbox, client: httpx.Client) -> None:
     mango.history.add_generated_day(DAY, 100_000, seed=3)
     key = request_key(
