@@ -123,12 +123,12 @@ def _pipelines(adapter: CrmAdapter, settings: TenantSettings) -> list[FeatureChe
     checks = []
     for feature, action in named.items():
         program, status = str(action.deal_program), str(action.deal_status or "")
+        verdict: Verdict
         if program not in known:
             verdict, message = "fails", f"воронки (вида процесса) {program} в CRM нет"
         elif status and status not in known[program]:
             verdict, message = "fails", f"в воронке {program} нет статуса {status}"
         else:
             verdict, message = "works", f"воронка {program}" + (f", статус {status}" if status else "")
-        checks.append(FeatureCheck(feature=feature, verdict=verdict, message=message))  # type: ignore[arg-type]
+        checks.append(FeatureCheck(feature=feature, verdict=verdict, message=message))
     return checks
-

@@ -192,7 +192,7 @@ class BpmSoftClient:
                 json=json,
                 headers={"User-Agent": transport.USER_AGENT, **headers},
                 follow_redirects=False,
-                **({"timeout": timeout} if timeout else {}),
+                timeout=timeout if timeout else httpx.USE_CLIENT_DEFAULT,
             )
 
     def _headers(self) -> dict[str, str]:
