@@ -108,6 +108,16 @@ def _settings_response(
     )
 
 
+def _with_preset_rules(settings: TenantSettings, rules_given: bool) -> TenantSettings:
+    """A new BPMSoft tenant's rule table starts with the guide's test rules, switched off by row 1
+    (seed 000), not empty; rules the operator sends are kept as sent."""
+    if rules_given or settings.crm is None or settings.crm.kind != "bpmsoft" or settings.role_rules:
+        return settings
+    from mango_bridge.role_rules.preset import TEST_RULES
+
+    return TenantSettings.model_validate({**settings.model_dump(mode="json"), "role_rules": list(TEST_RULES)})
+
+
 def _forget_removed_rules(record: TenantRecord, before: TenantSettings) -> dict[str, Any]:
     """Seed 000, «Редактирование или удаление правила»: a rule deleted from the table is deleted from
     the «Действия звонка» of every call. Best effort: the settings are saved whatever BPMSoft answers."""
@@ -177,6 +187,8 @@ def put_tenant(tenant: str) -> Response:
     if existing is None and not update.mango_api_salt:
         return _error(400, "invalid_settings", "mango_api_salt: required when a tenant is created")
     settings = update.settings()
+    if existing is None:
+        settings = _with_preset_rules(settings, "role_rules" in update.model_fields_set)
     if existing is not None:
         fields = update.model_dump(exclude={"mango_api_salt"}, exclude_unset=True)
         try:

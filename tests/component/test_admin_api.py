@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import load_function
+from tests.conftest import ROOT, load_function
 
 CONTEXT = SimpleNamespace(
     function_name="api",
@@ -387,3 +387,23 @@ def test_binding_success_returns_what_was_bound(api: Any, binding: Any) -> None:
     assert status == 200
     assert (body["kind"], body["entity_id"]) == ("contact", "77")
     assert body["binding"] == {"call_record_id": "call-1", "bound_to": {"kind": "contact", "id": "77"}}
+
+
+BPMSOFT = {
+    **TENANT,
+    "crm": {"kind": "bpmsoft", "url": "https://acme.bpmsoft.ru", "credentials": {"secret_name": "s"}},
+}
+
+
+def test_a_new_bpmsoft_tenant_starts_with_the_guides_test_rules_switched_off(api: Any) -> None:
+    """Seed 000: the rule table starts with the test rules, row 1 switching the table off — not empty."""
+    status, _, _ = api("PUT", "/admin/tenants/acme-bpm", BPMSOFT)
+    assert status == 201
+    rules = api("GET", "/admin/tenants/acme-bpm/settings")[1]["settings"]["role_rules"]
+    assert rules[0]["order"] == 1 and rules[0]["final"] is True
+    example = json.loads((ROOT / "docs" / "examples" / "role-rules-test.json").read_text())["role_rules"]
+    assert [r["order"] for r in rules] == [r["order"] for r in example]  # the documented example's rows
+    status, _, _ = api("PUT", "/admin/tenants/acme-own", {**BPMSOFT, "role_rules": []})
+    assert api("GET", "/admin/tenants/acme-own/settings")[1]["settings"]["role_rules"] == []
+    api("PUT", "/admin/tenants/acme", TENANT)
+    assert api("GET", "/admin/tenants/acme/settings")[1]["settings"]["role_rules"] == []  # not BPMSoft
