@@ -197,7 +197,7 @@ def wait_settled(
 _DROP = re.compile(
     r"^(id|.*_id|.*Id|uniq|request_id|created_at|updated_at|closed_at|.*_at|time.*|.*Time|.*_uid|"
     r"account_id|link|.*url|.*_link|record_link|.*Link|number|_links|entity_id|case_number|"
-    r"source_uid|contractor|recordings?|.*[Ll]inks?)$"
+    r"source_uid|contractor|recordings?|.*[Ll]inks?|.*On)$"
 )
 _KEEP = {"responsible_user_id", "staff_id", "created_by", "status_id", "pipeline_id"}
 
@@ -227,6 +227,7 @@ def canonical(held: Any, numbers: Sequence[str]) -> Any:
             value = re.sub(rf"\+?[78]?{tail}", label, value)
         value = re.sub(r"https?://\S+", "<link>", value)
         value = re.sub(r"\[mango:[^\]]*\]", "<our marker>", value)  # derived from Mango's ids
+        value = re.sub(r"\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d", "<written at>", value)  # BPMSoft: when created
         return _RECORDING_LINES.sub("", value).strip()
 
     def recording_only(value: Any) -> bool:

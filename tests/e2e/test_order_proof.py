@@ -25,7 +25,7 @@ import httpx
 
 from sandbox.crm.megaplan.demo import SETTINGS as MEGAPLAN_SETTINGS
 from sandbox.stack.stack import DEMO_EMPLOYEES
-from tests.e2e import crm_world, megaplan_world, omnidesk_world, order_world, tenant_world
+from tests.e2e import bpmsoft_world, crm_world, megaplan_world, omnidesk_world, order_world, tenant_world
 
 DAYS = {"amocrm": 40, "megaplan": 20, "omnidesk": 20}
 _registering = threading.Lock()
@@ -76,6 +76,10 @@ def _omnidesk_register(stack: dict[str, Any], admin: httpx.Client, tenant: str) 
         new_number={"answered_incoming": new_number, "missed_incoming": new_number, "outgoing": new_number},
         recordings=True,
     )
+
+
+def _bpmsoft_register(stack: dict[str, Any], admin: httpx.Client, tenant: str) -> None:
+    bpmsoft_world.register(stack, admin, tenant, bpmsoft_world.GUIDE_SETTINGS)
 
 
 def _megaplan_register(stack: dict[str, Any], admin: httpx.Client, tenant: str) -> None:
@@ -177,6 +181,7 @@ def test_the_demo_day_shuffled_with_duplicates_writes_what_in_order_writes(
         ("amocrm", _amo_register(settings), _amo_held),
         ("megaplan", _megaplan_register, megaplan_world.held_for),
         ("omnidesk", _omnidesk_register, omnidesk_world.held_for),
+        ("bpmsoft", _bpmsoft_register, bpmsoft_world.held_for),
     ]
     with ThreadPoolExecutor(len(crms)) as pool:
         list(pool.map(lambda crm: _demo_day(stack, admin, *crm), crms))
