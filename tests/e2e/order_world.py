@@ -211,6 +211,17 @@ _RECORDING_LINES = re.compile(
 """Where a recording's link is written (a line of a note, message or comment), left out of comparison."""
 
 
+def _kept_strings(value: Any) -> list[str]:
+    """The strings of a record that take part in the comparison (not under an id, time or link key)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k in _KEEP or not _DROP.match(k) for s in _kept_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _kept_strings(v)]
+    return []
+
+
 def canonical(held: Any, numbers: Sequence[str]) -> Any:
     """`held` with every CRM-assigned id, timestamp and link left out, each customer number replaced by
     its place in the day (`<customer 0>`), and every list sorted: two runs that wrote the same things
@@ -231,12 +242,14 @@ def canonical(held: Any, numbers: Sequence[str]) -> Any:
         return _RECORDING_LINES.sub("", value).strip()
 
     def recording_only(value: Any) -> bool:
-        """A note or comment that only carries a late recording's link."""
+        """A note, comment or message whose words only carry a late recording's link."""
         if not isinstance(value, dict):
             return False
-        texts = [text(v) for v in value.values() if isinstance(v, str) and "/recordings/" in v]
-        leftovers = [re.sub(r"<[^>]+>|<our marker>|\s", "", t) for t in texts]
-        return bool(texts) and not any(leftovers)
+        strings = _kept_strings(value)
+        if not any("/recordings/" in v for v in strings):
+            return False
+        prose = [text(v) for v in strings if any(ch.isspace() for ch in v)]
+        return not any(re.sub(r"<[^>]+>|<our marker>|\s", "", t) for t in prose)
 
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):

@@ -63,8 +63,17 @@ def _amo_register(settings: dict[str, Any]) -> Register:
 
 
 def _amo_held(stack: dict[str, Any], number: str) -> Any:
+    """The customer's contacts, deals and call notes, and the other notes on those records (a
+    recording stored after its call note was written is added as a note on the same record)."""
     with httpx.Client(base_url=stack["amocrm_url"], timeout=30, trust_env=False) as amo:
-        return crm_world.held_for(amo, number)
+        held = crm_world.held_for(amo, number)
+        notes = amo.get("/_sandbox/state").json()["notes"]
+    owners = {("contacts", c["id"]) for c in held["contacts"]} | {("leads", d["id"]) for d in held["leads"]}
+    owners |= {(n["entity_type"], n["entity_id"]) for n in held["notes"]}
+    held["other_notes"] = [
+        n for n in notes if n["note_type"] == "common" and (n["entity_type"], n["entity_id"]) in owners
+    ]
+    return held
 
 
 def _omnidesk_register(stack: dict[str, Any], admin: httpx.Client, tenant: str) -> None:
