@@ -27,7 +27,7 @@ from sandbox.crm.megaplan.demo import SETTINGS as MEGAPLAN_SETTINGS
 from sandbox.stack.stack import DEMO_EMPLOYEES
 from tests.e2e import bpmsoft_world, crm_world, megaplan_world, omnidesk_world, order_world, tenant_world
 
-DAYS = {"amocrm": 40, "megaplan": 20, "omnidesk": 20}
+DAYS = {"amocrm": 100, "megaplan": 50, "omnidesk": 50}
 _registering = threading.Lock()
 PARALLEL_DAYS = 4
 WINDOW = 8
