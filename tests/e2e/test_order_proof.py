@@ -22,12 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from sandbox.crm.megaplan.demo import SETTINGS as MEGAPLAN_SETTINGS
 from sandbox.stack.stack import DEMO_EMPLOYEES
 from tests.e2e import bpmsoft_world, crm_world, megaplan_world, omnidesk_world, order_world, tenant_world
 
-DAYS = {"amocrm": 100, "megaplan": 50, "omnidesk": 50}
+pytestmark = pytest.mark.timeout(1800)  # a day takes seconds; a batch of days takes minutes
+
+DAYS = {"amocrm": 40, "megaplan": 20, "omnidesk": 20}
 _registering = threading.Lock()
 PARALLEL_DAYS = 4
 WINDOW = 8
