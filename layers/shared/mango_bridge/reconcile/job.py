@@ -251,14 +251,15 @@ class Reconciler:
         stored; one the CRM no longer holds (deleted, or never really stored) is written again."""
         from mango_bridge.crm.port import Executed
 
-        records: dict[tuple[str, str], str] = {}
+        # (entry_id, the key the record was written under) → (the decision's key, what was written);
+        # each adapter skips the records it cannot look up (no CRM object to find them by).
+        records: dict[tuple[str, str], tuple[str, Executed]] = {}
         for entry_id, state in states.items():
             if state.get("CRM") != "done":
                 continue
             for key, value in (state.get("records") or {}).items():
                 written = Executed.model_validate(value)
-                if written.refs:
-                    records[(entry_id, written.key)] = key
+                records[(entry_id, written.key)] = (key, written)
         if not records:
             return
         try:
@@ -267,8 +268,7 @@ class Reconciler:
             check = getattr(self._adapter, "missing_records", None)
             if check is None:
                 return  # this CRM cannot be asked cheaply: the journal stands for it (docs/crm)
-            asked = [(e, Executed.model_validate(states[e]["records"][k])) for (e, _), k in records.items()]
-            missing = check(asked)
+            missing = check([(entry_id, written) for (entry_id, _), (_, written) in records.items()])
         except Exception as problem:  # the CRM unreachable tonight: tomorrow's run asks again
             report.failed.append(
                 {"entry_id": "*", "error": f"CRM check: {type(problem).__name__}: {problem}"}
@@ -277,7 +277,7 @@ class Reconciler:
         lost: dict[str, list[str]] = {}
         for pair in missing:
             if pair in records:
-                lost.setdefault(pair[0], []).append(records[pair])
+                lost.setdefault(pair[0], []).append(records[pair][0])
         for entry_id, keys in sorted(lost.items()):
             report.records_restored.append(entry_id)
             if report.dry_run:
