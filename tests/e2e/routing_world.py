@@ -30,16 +30,9 @@ def register_tenant(
     stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client, tenant: str, **settings: Any
 ) -> None:
     """A tenant on the amoCRM sandbox (long-lived token in Secrets Manager) with these settings."""
-    token = amo.post("/_sandbox/tokens", json={"long_lived": True}).json()["access_token"]
     new_numbers = {"answered_incoming": {"create": ["contact"]}, "missed_incoming": {"create": ["contact"]}}
-    tenant_world.register_tenant(
-        stack,
-        admin,
-        tenant,
-        kind="amocrm",
-        credentials={"access_token": token, "base_url": stack["amocrm_url"]},
-        employees=DEMO_EMPLOYEES,
-        settings={"new_number": new_numbers, **settings},
+    tenant_world.register_amocrm_tenant(
+        stack, admin, tenant, employees=DEMO_EMPLOYEES, settings={"new_number": new_numbers, **settings}
     )
 
 

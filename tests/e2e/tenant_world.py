@@ -91,6 +91,28 @@ def register_tenant(
     return tenant
 
 
+def register_amocrm_tenant(
+    stack: dict[str, Any],
+    admin: httpx.Client,
+    tenant: str,
+    *,
+    employees: list[dict[str, Any]],
+    settings: dict[str, Any],
+) -> str:
+    """A tenant on the amoCRM sandbox with a long-lived token of its own (kept in Secrets Manager)."""
+    with httpx.Client(base_url=stack["amocrm_url"], timeout=30, trust_env=False) as amo:
+        token = amo.post("/_sandbox/tokens", json={"long_lived": True}).json()["access_token"]
+    return register_tenant(
+        stack,
+        admin,
+        tenant,
+        kind="amocrm",
+        credentials={"access_token": token, "base_url": stack["amocrm_url"]},
+        employees=employees,
+        settings=settings,
+    )
+
+
 def ingest_url(stack: dict[str, Any], tenant: str) -> str:
     return f"{stack['front_url']}/mango/{tenant}/"
 

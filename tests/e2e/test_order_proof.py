@@ -50,17 +50,7 @@ def _first_seed() -> int:
 
 def _amo_register(settings: dict[str, Any]) -> Register:
     def register(stack: dict[str, Any], admin: httpx.Client, tenant: str) -> None:
-        with httpx.Client(base_url=stack["amocrm_url"], timeout=30, trust_env=False) as amo:
-            token = amo.post("/_sandbox/tokens", json={"long_lived": True}).json()["access_token"]
-        tenant_world.register_tenant(
-            stack,
-            admin,
-            tenant,
-            kind="amocrm",
-            credentials={"access_token": token, "base_url": stack["amocrm_url"]},
-            employees=DEMO_EMPLOYEES,
-            settings=settings,
-        )
+        tenant_world.register_amocrm_tenant(stack, admin, tenant, employees=DEMO_EMPLOYEES, settings=settings)
 
     return register
 

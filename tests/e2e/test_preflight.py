@@ -13,24 +13,13 @@ from sandbox.stack.stack import DEMO_EMPLOYEES
 from tests.e2e import tenant_world
 
 
-def _amo_tenant(
-    stack: dict[str, Any], admin: httpx.Client, amo: httpx.Client, tenant: str, **settings: Any
-) -> None:
-    token = amo.post("/_sandbox/tokens", json={"long_lived": True}).json()["access_token"]
+def _amo_tenant(stack: dict[str, Any], admin: httpx.Client, tenant: str, **settings: Any) -> None:
     employees = [
         DEMO_EMPLOYEES[0],
         {"extension": "104", "crm_user_id": "8000004", "name": "Григорий Орлов"},  # inactive in amoCRM
         {"extension": "109", "crm_user_id": "8999999", "name": "Никто"},  # no such user
     ]
-    tenant_world.register_tenant(
-        stack,
-        admin,
-        tenant,
-        kind="amocrm",
-        credentials={"access_token": token, "base_url": stack["amocrm_url"]},
-        employees=employees,
-        settings=settings,
-    )
+    tenant_world.register_amocrm_tenant(stack, admin, tenant, employees=employees, settings=settings)
 
 
 def test_the_check_says_which_features_will_not_work_and_writes_nothing(
@@ -40,7 +29,6 @@ def test_the_check_says_which_features_will_not_work_and_writes_nothing(
     _amo_tenant(
         stack,
         admin,
-        amo,
         tenant,
         new_number={
             "answered_incoming": {"create": ["contact", "deal"], "deal_program": "123", "deal_status": "456"}
